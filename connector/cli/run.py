@@ -1,0 +1,120 @@
+"""Process commands: migrate, serve (gunicorn), worker (RQ), up (all of it on one machine)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from core import migrations, queues, redisdb, runtime
+from core.settings import Settings
+
+CRON_PURGE_S = 3600  # how often soft-deleted contacts past retention are erased
+
+
+def migrate_db(settings: Settings) -> None:
+    migrations.upgrade(settings.sqlalchemy_url)
+
+
+@click.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    settings = Settings.from_env()
+    migrate_db(settings)
+    click.echo(f"database is up to date ({settings.sqlalchemy_url.split('@')[-1]})")
+
+
+@click.command()
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default WEB_CONCURRENCY or 2)")
+@click.option("--bind", default=None, help="host:port (default HOST:PORT, 127.0.0.1:8000)")
+def serve(workers: int | None, bind: str | None) -> None:
+    """Run the web app under gunicorn."""
+    settings = Settings.from_env()
+    redisdb.connect(settings)  # start the embedded Redis before gunicorn forks
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers or settings.web_workers),
+                              "--bind", bind or f"{settings.host}:{settings.port}", "--access-logfile", "-",
+                              "connector.wsgi:app"])
+
+
+def make_worker(settings: Settings) -> Worker:
+    rt = runtime.configure(settings)
+    return Worker([queues.queue(rt.redis, name) for name in queues.ALL], connection=rt.redis,
+                  serializer=JSONSerializer)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+def worker(burst: bool) -> None:
+    """Run one RQ worker on every smsconnect queue (any number of them, on any machine)."""
+    settings = Settings.from_env()
+    make_worker(settings).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+
+
+PERIODIC = {"core.jobs.purge_deleted_contacts": CRON_PURGE_S}
+
+
+@click.command()
+def cron() -> None:
+    """Queue the periodic jobs (started by `up`). Several may run: each period is queued once, via SET NX."""
+    rt = runtime.configure(Settings.from_env())
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        now = int(time.time())
+        for func, every in PERIODIC.items():
+            period = now // every
+            if rt.redis.set(f"smsconnect:cron:{func}:{period}", 1, nx=True, ex=every * 2):
+                queues.queue(rt.redis).enqueue(func, job_id=f"cron-{func}-{period}")
+        time.sleep(1)
+
+
+@click.command()
+@click.option("--workers", type=int, default=None, help="RQ worker processes (default SMSCONNECT_WORKERS or 1)")
+def up(workers: int | None) -> None:
+    """Everything on one machine: web server, RQ worker(s) and the scheduler. Ctrl-C stops all of it."""
+    settings = Settings.from_env()
+    started_redis = not settings.redis_url and not (settings.data_dir / redisdb.SOCKET_NAME).exists()
+    redisdb.connect(settings)
+    migrate_db(settings)
+    me = [sys.executable, "-m", "connector.cli"]
+    children = [subprocess.Popen([*me, "serve"])]
+    children += [subprocess.Popen([*me, "worker"]) for _ in range(workers or settings.worker_processes)]
+    children.append(subprocess.Popen([*me, "cron"]))
+    click.echo(f"smsconnect is up on {settings.base_url} (API docs: {settings.base_url}/api/docs); Ctrl-C stops it")
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if started_redis:
+        redisdb.stop_embedded(settings.data_dir)
+    click.echo("smsconnect stopped")
+
+
+COMMANDS = [migrate, serve, worker, cron, up]

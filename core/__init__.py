@@ -1,0 +1,1 @@
+"""smsconnect domain logic: storage, contacts, messages, campaigns. No Flask imports here."""

@@ -1,0 +1,85 @@
+"""The `smsconnect` command as a user runs it: workspaces, keys, imports with a progress bar, demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import main
+from tests.factories import auth
+
+
+@pytest.fixture
+def cli(settings, app, monkeypatch):
+    """Runs `smsconnect ...` against the test database and Redis through the environment, as a user would."""
+    monkeypatch.setenv("SMSCONNECT_DATA_DIR", str(settings.data_dir))
+    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("SMSCONNECT_ENCRYPTION_KEY", settings.encryption_key)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return run
+
+
+def test_workspace_and_key_created_from_the_cli_work_in_the_api(cli, client):
+    created = cli("workspaces", "create", "Shop", "--region", "PL")
+    assert created.exit_code == 0, created.output
+    ws_id = int(created.output.split()[1])
+    key = cli("keys", "create", "--workspace", str(ws_id), "--role", "editor")
+    assert key.exit_code == 0
+    secret = key.stdout.strip().splitlines()[0]
+    response = client.get("/api/v1/workspace", headers=auth(secret))
+    assert response.status_code == 200 and response.json["name"] == "Shop"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("keys", "create", "--workspace", "999999", "--role", "admin"),
+        ("workspaces", "create", "X", "--region", "XX"),
+        ("keys", "create", "--workspace", "1", "--role", "owner"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert ("error:" in result.output) or ("Invalid value" in result.output)
+
+
+def test_contacts_import_runs_a_worker_and_reports(cli, tmp_path, client):
+    ws_id = int(cli("workspaces", "create", "Shop").output.split()[1])
+    secret = cli("keys", "create", "--workspace", str(ws_id), "--role", "viewer").stdout.strip()
+    path = tmp_path / "people.csv"
+    path.write_text("Mobile,Name\n600100200,Anna\n+48600100201,Piotr\n12,bad\n", encoding="utf-8")
+    result = cli("contacts", "import", str(path), "--workspace", str(ws_id), "--map", "phone=Mobile,first_name=Name")
+    assert result.exit_code == 0, result.output
+    assert "finished: 3 rows, 2 created" in result.output and "1 failed" in result.output
+    listed = client.get("/api/v1/contacts", headers=auth(secret)).json
+    assert {c["phone"] for c in listed["items"]} == {"+48600100200", "+48600100201"}
+
+
+def test_contacts_import_with_a_bad_map_exits_2(cli, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Mobile\n600100200\n")
+    result = cli("contacts", "import", str(path), "--workspace", "1", "--map", "first_name")
+    assert result.exit_code == 2 and "field=Column" in result.output
+
+
+def test_demo_ends_with_one_json_line_of_the_figures(cli):
+    result = cli("demo", "--contacts", "120", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"recipients", "sent", "delivered", "failed", "clicked", "ctr", "cost"} <= set(figures)
+    # Every 97th generated number is invalid and ~80% opted in to marketing.
+    assert figures["import_errors"] == 1 and figures["imported"] == 119
+    assert 70 <= figures["recipients"] <= 110
