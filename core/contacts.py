@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from core import db, phones
 from core.errors import Conflict, InvalidInput, NotFound
-from core.models import Consent, Contact, ContactTag, ExternalId, GroupMember, Workspace
+from core.models import AttributeName, Consent, Contact, ContactTag, ExternalId, GroupMember, Workspace
 from core.models.audience import Group
 from core.models.base import utcnow
 from core.models.contact import STATUSES
@@ -80,8 +81,16 @@ def create_contact(session: Session, ws: Workspace, data: Mapping[str, Any]) -> 
     )
     session.add(contact)
     session.flush()
+    remember_attributes(session, ws.id, contact.attributes)
     _apply_extras(session, contact, data)
     return contact
+
+
+def remember_attributes(session: Session, workspace_id: int, names: Iterable[str]) -> None:
+    """Records attribute names in use, so templates can be checked for unknown variables."""
+    rows = [{"workspace_id": workspace_id, "name": n} for n in sorted(set(names))]
+    if rows:
+        session.execute(db.insert_for(session)(AttributeName).on_conflict_do_nothing(), rows)
 
 
 def update_contact(session: Session, ws: Workspace, contact: Contact, data: Mapping[str, Any]) -> Contact:
@@ -97,7 +106,9 @@ def update_contact(session: Session, ws: Workspace, contact: Contact, data: Mapp
     if "status" in data:
         contact.status = check_status(data["status"])
     if "attributes" in data:
-        merged = {**contact.attributes, **check_attributes(data["attributes"] or {})}
+        given = check_attributes(data["attributes"] or {})
+        remember_attributes(session, ws.id, [k for k, v in given.items() if v is not None])
+        merged = {**contact.attributes, **given}
         contact.attributes = {k: v for k, v in merged.items() if v is not None}
     contact.updated_at = utcnow()
     _apply_extras(session, contact, data)
@@ -186,7 +197,13 @@ def restore_contact(contact: Contact, retention_days: int) -> None:
 
 
 def erase_contact(session: Session, contact: Contact) -> None:
-    """GDPR erase: removes the contact and everything attached to it, for good."""
+    """GDPR erase: removes the contact and everything attached to it, for good. Messages stay for the
+    campaign counts, with the number and text blanked."""
+    from core.models import Message
+
+    session.execute(
+        update(Message).where(Message.contact_id == contact.id).values(contact_id=None, phone="", text="")
+    )
     session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
     session.delete(contact)
     session.flush()
@@ -242,84 +259,120 @@ class MergeCounts:
     repeated: list[str] = field(default_factory=list)  # phones this same import had written before
 
 
+# Each batch goes to the database as one JSON parameter, rows as [phone, attributes, consents, tags,
+# external_ids], and is upserted by one statement per table: no per-row Python work beyond encoding it.
+# PostgreSQL does it all in one statement; `xmax = 0` marks the rows it inserted, and the replaced row's
+# last_import_id is read from the statement's own snapshot (which still shows the row before the update).
+_PG_MERGE = """
+WITH batch AS (
+    SELECT e->>0 AS phone, e->1 AS attributes, e->2 AS consents, e->3 AS tags, e->4 AS external_ids
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e
+), up AS (
+    INSERT INTO contacts AS c (workspace_id, phone, status, attributes, created_at, updated_at, last_import_id)
+    SELECT CAST(:ws AS bigint), phone, 'active', attributes, :now, :now, CAST(:import_id AS bigint) FROM batch
+    ON CONFLICT (workspace_id, phone) DO UPDATE SET attributes = c.attributes || excluded.attributes,
+        updated_at = excluded.updated_at, last_import_id = excluded.last_import_id
+    RETURNING c.id, c.phone, c.xmax = 0 AS inserted, CASE WHEN c.xmax = 0 THEN NULL
+        ELSE (SELECT o.last_import_id FROM contacts AS o WHERE o.id = c.id) END AS import_before
+){extras}
+SELECT count(*) FILTER (WHERE inserted),
+    array_agg(phone) FILTER (WHERE import_before = CAST(:import_id AS bigint)) FROM up
+"""
+_PG_EXTRAS = {
+    "consents": """, new_consents AS (
+    INSERT INTO consents (contact_id, category, workspace_id, opted_in, at, source)
+    SELECT up.id, kv.key, CAST(:ws AS bigint), CAST(kv.value AS boolean), :now, :source
+    FROM up JOIN batch USING (phone) CROSS JOIN LATERAL jsonb_each(batch.consents) AS kv
+    ON CONFLICT (contact_id, category) DO UPDATE
+    SET opted_in = excluded.opted_in, at = excluded.at, source = excluded.source
+)""",
+    "tags": """, new_tags AS (
+    INSERT INTO contact_tags (contact_id, tag, workspace_id)
+    SELECT up.id, t.tag, CAST(:ws AS bigint)
+    FROM up JOIN batch USING (phone) CROSS JOIN LATERAL jsonb_array_elements_text(batch.tags) AS t(tag)
+    ON CONFLICT DO NOTHING
+)""",
+    "external_ids": """, new_external_ids AS (
+    INSERT INTO external_ids (contact_id, source, workspace_id, external_id)
+    SELECT up.id, x.key, CAST(:ws AS bigint), x.value
+    FROM up JOIN batch USING (phone) CROSS JOIN LATERAL jsonb_each_text(batch.external_ids) AS x
+    ON CONFLICT (contact_id, source) DO UPDATE SET external_id = excluded.external_id
+)""",
+}
+# SQLite: one SELECT tells existing phones, then one INSERT .. SELECT per table reads the same JSON.
+_SQLITE_EXISTING = """
+SELECT phone, last_import_id FROM contacts
+WHERE workspace_id = :ws AND phone IN (SELECT json_extract(value, '$[0]') FROM json_each(:rows))
+"""
+_SQLITE_MERGE = """
+INSERT INTO contacts (workspace_id, phone, status, attributes, created_at, updated_at, last_import_id)
+SELECT :ws, json_extract(value, '$[0]'), 'active', json_extract(value, '$[1]'), :now, :now, :import_id
+FROM json_each(:rows) WHERE true
+ON CONFLICT (workspace_id, phone) DO UPDATE SET attributes = json_patch(attributes, excluded.attributes),
+    updated_at = excluded.updated_at, last_import_id = excluded.last_import_id
+"""
+_SQLITE_ROWS = (
+    "json_each(:rows) AS r JOIN contacts AS c ON c.workspace_id = :ws AND c.phone = json_extract(r.value, '$[0]')"
+)
+_SQLITE_EXTRAS = {
+    "consents": f"""
+INSERT INTO consents (contact_id, category, workspace_id, opted_in, at, source)
+SELECT c.id, kv.key, :ws, kv.value, :now, :source FROM {_SQLITE_ROWS} JOIN json_each(r.value, '$[2]') AS kv
+WHERE true ON CONFLICT (contact_id, category) DO UPDATE
+SET opted_in = excluded.opted_in, at = excluded.at, source = excluded.source
+""",
+    "tags": f"""
+INSERT INTO contact_tags (contact_id, tag, workspace_id)
+SELECT c.id, t.value, :ws FROM {_SQLITE_ROWS} JOIN json_each(r.value, '$[3]') AS t
+WHERE true ON CONFLICT DO NOTHING
+""",
+    "external_ids": f"""
+INSERT INTO external_ids (contact_id, source, workspace_id, external_id)
+SELECT c.id, x.key, :ws, x.value FROM {_SQLITE_ROWS} JOIN json_each(r.value, '$[4]') AS x
+WHERE true ON CONFLICT (contact_id, source) DO UPDATE SET external_id = excluded.external_id
+""",
+}
+
+
 def merge_rows(
     session: Session, workspace_id: int, rows: Sequence[ContactRow], source: str, import_id: int | None = None
 ) -> MergeCounts:
     """Upserts a batch by phone (attributes merged, new keys winning). Used by imports and plugin syncs.
 
-    The caller de-duplicates phones within the batch. One SELECT finds which phones exist, one
-    multi-row INSERT .. ON CONFLICT writes them; consents, tags and external ids follow in bulk.
+    The caller de-duplicates phones within the batch. The batch travels as one JSON parameter; one
+    INSERT .. SELECT .. ON CONFLICT writes the contacts, and consents, tags and external ids follow in bulk
+    (see _PG_MERGE and _SQLITE_MERGE).
     """
     if not rows:
         return MergeCounts()
-    bind = session.get_bind()
-    found = session.execute(
-        select(Contact.phone, Contact.last_import_id).where(
-            Contact.workspace_id == workspace_id, Contact.phone.in_([r.phone for r in rows])
-        )
-    )
-    existing = {phone: last for phone, last in found}
-    repeated = [p for p, last in existing.items() if import_id is not None and last == import_id]
-    now = utcnow()
-    insert = db.insert_for(session)
-    stmt = insert(Contact)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Contact.workspace_id, Contact.phone],
-        set_={
-            "attributes": db.json_merge(bind.dialect.name, Contact.attributes, stmt.excluded.attributes),
-            "updated_at": stmt.excluded.updated_at,
-            "last_import_id": stmt.excluded.last_import_id,
-        },
-    )
-    values = [
-        {"workspace_id": workspace_id, "phone": r.phone, "status": "active", "attributes": r.attributes,
-         "created_at": now, "updated_at": now, "last_import_id": import_id}
-        for r in rows
-    ]
-    if any(r.consents or r.tags or r.external_ids for r in rows):
-        ids = {p: i for i, p in session.execute(stmt.returning(Contact.id, Contact.phone), values)}
-        _merge_extras(session, workspace_id, rows, ids, source, now)
+    remember_attributes(session, workspace_id, {k for r in rows for k in r.attributes})
+    extras = [name for name in _PG_EXTRAS if any(getattr(r, name) for r in rows)]
+    params = {
+        "rows": json.dumps([[r.phone, r.attributes, r.consents, r.tags, r.external_ids] for r in rows],
+                           ensure_ascii=False),
+        "ws": workspace_id, "now": utcnow(), "import_id": import_id, "source": source,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        sql = _PG_MERGE.format(extras="".join(_PG_EXTRAS[name] for name in extras))
+        created, repeated = session.execute(_merge_text(sql), params).one()
+        repeated = set(repeated or ())
+        updated = len(rows) - created - len(repeated)
     else:
-        session.execute(stmt, values)
-    updated = len(existing) - len(repeated)
-    return MergeCounts(created=len(rows) - len(existing), updated=updated, repeated=repeated)
+        existing = {phone: last for phone, last in session.execute(_merge_text(_SQLITE_EXISTING), params)}
+        repeated = {p for p, last in existing.items() if import_id is not None and last == import_id}
+        session.execute(_merge_text(_SQLITE_MERGE), params)
+        for name in extras:
+            session.execute(_merge_text(_SQLITE_EXTRAS[name]), params)
+        created, updated = len(rows) - len(existing), len(existing) - len(repeated)
+    in_order = [r.phone for r in rows if r.phone in repeated] if repeated else []
+    return MergeCounts(created=created, updated=updated, repeated=in_order)
 
 
-def _merge_extras(
-    session: Session, workspace_id: int, rows: Sequence[ContactRow], ids: dict[str, int], source: str,
-    now: datetime,
-) -> None:
-    insert = db.insert_for(session)
-    consents = [
-        {"contact_id": ids[r.phone], "category": cat, "workspace_id": workspace_id, "opted_in": val,
-         "at": now, "source": source}
-        for r in rows for cat, val in r.consents.items()
-    ]
-    if consents:
-        stmt = insert(Consent)
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Consent.contact_id, Consent.category],
-                set_={"opted_in": stmt.excluded.opted_in, "at": stmt.excluded.at, "source": stmt.excluded.source},
-            ),
-            consents,
-        )
-    tags = [{"contact_id": ids[r.phone], "tag": t, "workspace_id": workspace_id} for r in rows for t in r.tags]
-    if tags:
-        session.execute(insert(ContactTag).on_conflict_do_nothing(), tags)
-    externals = [
-        {"contact_id": ids[r.phone], "source": src, "external_id": ext, "workspace_id": workspace_id}
-        for r in rows for src, ext in r.external_ids.items()
-    ]
-    if externals:
-        stmt = insert(ExternalId)
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ExternalId.contact_id, ExternalId.source],
-                set_={"external_id": stmt.excluded.external_id},
-            ),
-            externals,
-        )
+def _merge_text(sql: str) -> TextClause:
+    # `now` goes through the column type, so SQLite stores it in the same text form as ORM writes.
+    if ":now" not in sql:
+        return text(sql)
+    return text(sql).bindparams(bindparam("now", type_=Contact.__table__.c.updated_at.type))
 
 
 def count_contacts(session: Session, workspace_id: int) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core import contacts, imports, runtime
+import os
+import socket
+
+from core import clicks, contacts, imports, runtime
 
 
 def run_import(import_id: int) -> None:
@@ -22,3 +25,55 @@ def purge_deleted_contacts() -> int:
         total += n
         if n == 0:
             return total
+
+
+def consume_clicks() -> int:
+    """Moves recorded short-link hits from the Redis stream into the database; returns how many.
+
+    `smsconnect cron` queues it every few seconds (PERIODIC in connector/cli/run.py). Entries wait in
+    the stream while no worker runs, so a late run loses nothing; see core/clicks.py for why a crashed
+    run never counts twice.
+    """
+    rt = runtime.current()
+    return clicks.consume(rt.sessions, rt.redis, consumer=f"{socket.gethostname()}-{os.getpid()}")
+
+
+def process_campaign(campaign_id: int) -> None:
+    """Processing: freeze the audience and prepare every message (see core/runner.py)."""
+    from core import runner
+
+    runner.process(runtime.current(), campaign_id)
+
+
+def dispatch_lane(campaign_id: int, lane: int) -> None:
+    from core import runner
+
+    runner.run_lane(runtime.current(), campaign_id, lane)
+
+
+def recover_campaigns() -> dict[str, int]:
+    """Every few seconds: start due campaigns, give back dead workers' messages, restart lost lanes."""
+    from core import runner
+
+    return runner.recover(runtime.current())
+
+
+def retune_campaign(campaign_id: int) -> int:
+    """After a live ratio change: messages not yet sent move to the new ratios."""
+    from core import prepare
+
+    return prepare.retune(runtime.current(), campaign_id)
+
+
+def send_transactional(workspace_id: int) -> None:
+    """Sends a workspace's due transactional messages (see core/transactional.py)."""
+    from core import transactional
+
+    transactional.run(runtime.current(), workspace_id)
+
+
+def recover_transactional() -> dict[str, int]:
+    """Every few seconds: give back dead workers' transactional claims, kick due and scheduled messages."""
+    from core import transactional
+
+    return transactional.recover(runtime.current())

@@ -62,6 +62,8 @@ class Settings:
     import_batch_rows: int = 5000  # rows written per transaction during an import
     import_parallel_min_rows: int = 20000  # from this many rows on, phones are parsed in 2 processes
     deleted_retention_days: int = 30  # soft-deleted contacts can be restored this long
+    lease_margin_s: int = 60  # a dispatch claim outlives its batch's sending time by this; then recovery takes it
+    dispatch_lanes: int = 2  # dispatch jobs per campaign at once (workers that can share one campaign)
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -110,5 +112,7 @@ class Settings:
             max_upload_bytes=_int(env, "SMSCONNECT_MAX_UPLOAD_BYTES", 4 * 1024**3),
             import_batch_rows=_int(env, "SMSCONNECT_IMPORT_BATCH_ROWS", 5000),
             deleted_retention_days=_int(env, "SMSCONNECT_DELETED_RETENTION_DAYS", 30),
+            lease_margin_s=_int(env, "SMSCONNECT_LEASE_MARGIN_S", 60),
+            dispatch_lanes=_int(env, "SMSCONNECT_DISPATCH_LANES", 2),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )

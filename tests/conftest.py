@@ -92,16 +92,16 @@ def redis_conn(rt: runtime.Runtime) -> redis.Redis:
     return rt.redis
 
 
+def burst(rt: runtime.Runtime) -> None:
+    """Runs every queued job in this process (an RQ burst worker), like a real worker would."""
+    worker = SimpleWorker([queues.queue(rt.redis, n) for n in queues.ALL], connection=rt.redis,
+                          serializer=JSONSerializer)
+    worker.work(burst=True, logging_level="WARNING")
+
+
 @pytest.fixture
 def run_jobs(rt: runtime.Runtime):  # type: ignore[no-untyped-def]
-    """Runs every queued job in this process (an RQ burst worker), like a real worker would."""
-
-    def run() -> None:
-        worker = SimpleWorker([queues.queue(rt.redis, n) for n in queues.ALL], connection=rt.redis,
-                              serializer=JSONSerializer)
-        worker.work(burst=True)
-
-    return run
+    return lambda: burst(rt)
 
 
 @pytest.fixture

@@ -37,5 +37,6 @@ class Tenant:
         self.keys = {role: make_key(rt, self.ws.id, role) for role in ("viewer", "editor", "admin")}
         self.client = client
 
-    def call(self, method: str, url: str, role: str = "admin", **kwargs: Any) -> Any:
-        return self.client.open(url, method=method, headers=auth(self.keys[role]), **kwargs)
+    def call(self, method: str, url: str, role: str = "admin", headers: dict[str, str] | None = None,
+             **kwargs: Any) -> Any:
+        return self.client.open(url, method=method, headers={**auth(self.keys[role]), **(headers or {})}, **kwargs)

@@ -75,11 +75,57 @@ def test_contacts_import_with_a_bad_map_exits_2(cli, tmp_path):
     assert result.exit_code == 2 and "field=Column" in result.output
 
 
-def test_demo_ends_with_one_json_line_of_the_figures(cli):
+def test_demo_runs_a_campaign_and_ends_with_one_json_line_of_the_figures(cli):
     result = cli("demo", "--contacts", "120", "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"recipients", "sent", "delivered", "failed", "clicked", "ctr", "cost"} <= set(figures)
-    # Every 97th generated number is invalid and ~80% opted in to marketing.
-    assert figures["import_errors"] == 1 and figures["imported"] == 119
+    # 120 generated rows: one invalid number (every 97th), about 20% opted out of marketing.
+    assert figures["recipients"] + figures["excluded"] == 119
     assert 70 <= figures["recipients"] <= 110
+    assert figures["sent"] == figures["recipients"]  # the simulator accepts every valid number
+    assert figures["delivered"] + figures["failed"] == figures["sent"]
+    assert figures["sent"] * 0.07 <= figures["cost"] <= figures["sent"] * 0.14 + 1e-9  # 1-2 parts at 0.07 PLN
+    assert "campaign 'Spring sale': finished" in result.output
+
+
+def test_up_serves_and_ctrl_c_stops_every_process(tmp_path, settings):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SMSCONNECT_DATA_DIR": str(tmp_path), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    up = subprocess.Popen([sys.executable, "-m", "connector.cli", "up", "--no-simulator"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json() == {"status": "ok"}:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the web server did not answer")
+        children = subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 3  # web server, one worker, the scheduler
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=30)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0 and "smsconnect stopped" in output
+    for pid in children:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert not (tmp_path / "redis.pid").exists() or not os.path.exists(
+        f"/proc/{(tmp_path / 'redis.pid').read_text().strip()}")

@@ -16,6 +16,7 @@ from core import migrations, queues, redisdb, runtime
 from core.settings import Settings
 
 CRON_PURGE_S = 3600  # how often soft-deleted contacts past retention are erased
+CRON_CLICKS_S = 5  # how often recorded short-link hits move from the Redis stream into the database
 
 
 def migrate_db(settings: Settings) -> None:
@@ -56,7 +57,9 @@ def worker(burst: bool) -> None:
     make_worker(settings).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
 
 
-PERIODIC = {"core.jobs.purge_deleted_contacts": CRON_PURGE_S}
+CRON_RECOVER_S = 5  # how often due campaigns start and dead workers' messages are given back
+PERIODIC = {"core.jobs.purge_deleted_contacts": CRON_PURGE_S, "core.jobs.consume_clicks": CRON_CLICKS_S,
+            "core.jobs.recover_campaigns": CRON_RECOVER_S, "core.jobs.recover_transactional": CRON_RECOVER_S}
 
 
 @click.command()
@@ -76,22 +79,42 @@ def cron() -> None:
         for func, every in PERIODIC.items():
             period = now // every
             if rt.redis.set(f"smsconnect:cron:{func}:{period}", 1, nx=True, ex=every * 2):
-                queues.queue(rt.redis).enqueue(func, job_id=f"cron-{func}-{period}")
+                queues.queue(rt.redis).enqueue(func, job_id=f"cron-{func.replace('.', '_')}-{period}")
         time.sleep(1)
+
+
+def _simulator_argv(settings: Settings) -> list[str]:
+    """The carrier simulator for local trials; its shared secret is kept in data_dir/simulator/secret."""
+    import secrets as random_secrets
+
+    from connector.cli.simulator import DEFAULT_PORT, command_line
+
+    folder = settings.data_dir / "simulator"
+    folder.mkdir(parents=True, exist_ok=True)
+    secret_file = folder / "secret"
+    if not secret_file.exists():
+        secret_file.write_text(random_secrets.token_urlsafe(24))
+        secret_file.chmod(0o600)
+    click.echo(f"carrier simulator on http://127.0.0.1:{DEFAULT_PORT} (shared secret in {secret_file})")
+    return command_line(port=DEFAULT_PORT, secret=secret_file.read_text().strip(), data_dir=folder)
 
 
 @click.command()
 @click.option("--workers", type=int, default=None, help="RQ worker processes (default SMSCONNECT_WORKERS or 1)")
-def up(workers: int | None) -> None:
-    """Everything on one machine: web server, RQ worker(s) and the scheduler. Ctrl-C stops all of it."""
+@click.option("--simulator/--no-simulator", default=True, help="also run the local carrier simulator")
+def up(workers: int | None, simulator: bool) -> None:
+    """Everything on one machine: web server, RQ worker(s), the scheduler and the carrier simulator.
+    Ctrl-C stops all of it."""
     settings = Settings.from_env()
     started_redis = not settings.redis_url and not (settings.data_dir / redisdb.SOCKET_NAME).exists()
     redisdb.connect(settings)
     migrate_db(settings)
     me = [sys.executable, "-m", "connector.cli"]
-    children = [subprocess.Popen([*me, "serve"])]
-    children += [subprocess.Popen([*me, "worker"]) for _ in range(workers or settings.worker_processes)]
-    children.append(subprocess.Popen([*me, "cron"]))
+    argvs = [[*me, "serve"], *([[*me, "worker"]] * (workers or settings.worker_processes)), [*me, "cron"]]
+    if simulator:
+        argvs.append(_simulator_argv(settings))
+    # Own sessions: Ctrl-C reaches only this process, which then stops each child with SIGTERM (graceful).
+    children = [subprocess.Popen(argv, start_new_session=True) for argv in argvs]
     click.echo(f"smsconnect is up on {settings.base_url} (API docs: {settings.base_url}/api/docs); Ctrl-C stops it")
     stopping = False
 

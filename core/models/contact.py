@@ -79,3 +79,12 @@ class ExternalId(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
+
+
+class AttributeName(Base):
+    """Every attribute name used in a workspace, so templates can be checked for unknown variables."""
+
+    __tablename__ = "attribute_names"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -1,0 +1,177 @@
+"""Sending a campaign: lanes of RQ jobs claim batches, the Redis throttle spaces them, providers send them.
+
+Exactly once: a message is claimed (claim token + lease) before it is sent, its result is written in bulk
+right after, and it always carries its idempotency key to the provider. When a worker dies mid-batch, its
+lease runs out and `recover` gives the messages back: providers that de-duplicate by key get them again
+(nothing is sent twice), the others are marked `error` with the reason rather than risk a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import campaigns, lifecycle
+from core.models import Campaign, Message, Workspace
+from core.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_SECONDS = 20.0  # a lane hands over to a fresh job after this long, so RQ timeouts never bite
+BATCH_SECONDS = 5.0  # a batch holds about this much sending time: pause acts within one batch
+MAX_BATCH = 500
+FLUSH_EVERY_S = 0.2  # results reach the database at least this often
+HALT_KEY = "smsconnect:campaign:{}:halt"
+LANE_KEY = "smsconnect:campaign:{}:lane:{}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    key: str
+    phone: str
+    sender: str | None
+    text: str
+    parts: int
+    cost: Any
+
+
+def batch_size(per_hour: int | None) -> int:
+    if not per_hour:
+        return MAX_BATCH
+    return max(1, min(MAX_BATCH, int(per_hour / 3600 * BATCH_SECONDS)))
+
+
+def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> list[Claimed]:
+    """Takes up to n waiting messages (oldest first) for this worker; another worker never gets the same ones."""
+    now = utcnow()
+    query = (
+        select(Message.id).where(
+            Message.campaign_id == campaign_id, Message.status == "waiting", Message.claim.is_(None),
+            or_(Message.send_after.is_(None), Message.send_after <= now),
+        ).order_by(Message.id).limit(n)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    token = uuid.uuid4().hex
+    session.execute(
+        update(Message).where(Message.id.in_(ids), Message.claim.is_(None))
+        .values(claim=token, claimed_until=now + timedelta(seconds=lease_s))
+    )
+    rows = session.execute(
+        select(Message.id, Message.idempotency_key, Message.phone, Message.sender, Message.text, Message.parts,
+               Message.cost).where(Message.claim == token).order_by(Message.id)
+    ).all()
+    return [Claimed(*row) for row in rows]
+
+
+def release(session: Session, ids: Sequence[int]) -> None:
+    if ids:
+        session.execute(update(Message).where(Message.id.in_(list(ids)), Message.status == "waiting")
+                        .values(claim=None, claimed_until=None))
+
+
+def spent(session: Session, campaign_id: int) -> Any:
+    return session.scalar(select(func.coalesce(func.sum(Message.cost), 0)).where(
+        Message.campaign_id == campaign_id, Message.status.not_in(("waiting", "enqueue_failed")))) or 0
+
+
+def remaining(session: Session, campaign_id: int) -> int:
+    return session.scalar(select(func.count()).where(Message.campaign_id == campaign_id,
+                                                     Message.status == "waiting")) or 0
+
+
+def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
+    """Writes send results in bulk (Core executemany). A delivery report that raced ahead keeps its status."""
+    now = utcnow()
+    table = Message.__table__
+    accepted = [r for r in results if r.accepted]
+    rejected = [r for r in results if not r.accepted]
+    if accepted:
+        session.execute(
+            update(table).where(table.c.id == _bindparam("mid")).values(
+                status=_sent_unless_final(), provider=provider, provider_message_id=_bindparam("pid"),
+                sent_at=now, status_at=now, claim=None, claimed_until=None),
+            [{"mid": ids_by_key[r.key], "pid": r.provider_message_id} for r in accepted],
+        )
+    if rejected:
+        session.execute(
+            update(table).where(table.c.id == _bindparam("mid"), table.c.status == "waiting").values(
+                status="error", reason=_bindparam("why"), error_code=_bindparam("code"), provider=provider,
+                status_at=now, claim=None, claimed_until=None),
+            [{"mid": ids_by_key[r.key], "why": r.error or "rejected by the provider", "code": r.error_code}
+             for r in rejected],
+        )
+
+
+def _bindparam(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _sent_unless_final() -> Any:
+    from sqlalchemy import case
+
+    status = Message.__table__.c.status
+    return case((status == "waiting", "sent"), else_=status)
+
+
+def halted(redis_conn: Any, campaign_id: int) -> bool:
+    return bool(redis_conn.exists(HALT_KEY.format(campaign_id)))
+
+
+def set_halt(redis_conn: Any, campaign_id: int, on: bool) -> None:
+    if on:
+        redis_conn.set(HALT_KEY.format(campaign_id), 1, ex=24 * 3600)
+    else:
+        redis_conn.delete(HALT_KEY.format(campaign_id))
+
+
+def stale_claims(session: Session, campaign_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(message id, campaign id) of claims whose lease ran out: their worker died mid-batch."""
+    rows = session.execute(select(Message.id, Message.campaign_id).where(
+        Message.campaign_id.in_(list(campaign_ids)), Message.status == "waiting", Message.claim.is_not(None),
+        Message.claimed_until < utcnow())).all()
+    return [(mid, cid) for mid, cid in rows]
+
+
+def give_back(session: Session, ids: Sequence[int], resend_safe: bool) -> None:
+    """Returns leased-out messages of a dead worker: re-sendable, or failed with the reason."""
+    if not ids:
+        return
+    if resend_safe:
+        release(session, ids)
+        return
+    session.execute(update(Message).where(Message.id.in_(list(ids)), Message.status == "waiting").values(
+        status="error", claim=None, claimed_until=None, status_at=utcnow(),
+        reason="the worker stopped while sending; not re-sent because this provider cannot de-duplicate"))
+
+
+def workspace_cap(session: Session, workspace_id: int) -> int | None:
+    ws = session.get(Workspace, workspace_id)
+    cap = (ws.settings or {}).get("throttle_per_hour") if ws else None
+    return int(cap) if cap else None
+
+
+def suspend(session: Session, campaign: Campaign, reason: str, redis_conn: Any) -> None:
+    if (("suspend", campaign.status)) in lifecycle.TRANSITIONS:
+        campaigns.set_status(campaign, "suspend", reason)
+        set_halt(redis_conn, campaign.id, True)
+        log.warning("campaign %s suspended: %s", campaign.id, reason)
+
+
+def unfinished(session: Session, campaign_id: int) -> bool:
+    return bool(session.scalar(select(Message.id).where(
+        and_(Message.campaign_id == campaign_id, Message.status == "waiting")).limit(1)))
+

@@ -1,0 +1,270 @@
+"""Running campaigns: the Processing job, the dispatch lanes, and the recovery sweep (all RQ jobs)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import requests
+from sqlalchemy import select
+
+from core import audience, campaigns, dispatch, lifecycle, prepare, queues
+from core.errors import SmsConnectError
+from core.models import Campaign, ContentRule, ProviderAccount
+from core.models.base import utcnow
+from core.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+_http = requests.Session()  # one keep-alive pool per worker process
+
+
+# --- provider ------------------------------------------------------------------------------------
+
+
+def account_for(session: Any, campaign: Campaign) -> ProviderAccount | None:
+    from core import provider_accounts
+
+    if campaign.provider_account_id:
+        account = session.get(ProviderAccount, campaign.provider_account_id)
+        if account is not None and account.workspace_id == campaign.workspace_id:
+            return account
+    return provider_accounts.get_default(session, campaign.workspace_id)
+
+
+def build_provider(rt: Any, account: ProviderAccount) -> Any:
+    from core import provider_accounts
+
+    return provider_accounts.provider_for(rt.settings, account, _http)
+
+
+# --- processing ----------------------------------------------------------------------------------
+
+
+def _content_problem(session: Any, campaign: Campaign) -> str | None:
+    found = list(session.scalars(select(ContentRule).where(ContentRule.workspace_id == campaign.workspace_id)))
+    if not found:
+        return None
+    from core import rules
+
+    texts = [v.text for v in campaign.variants] + [t for v in campaign.variants for t in (v.languages or {}).values()]
+    match = rules.check_content(found, texts)
+    return match.reason if match else None
+
+
+def process(rt: Any, campaign_id: int) -> None:
+    """Processing: content policy, audience frozen with exclusions, messages prepared; then Ready → Scheduled
+    or Started. Safe to re-run after a crash: prepared messages are kept and the rest continue."""
+    with rt.sessions() as session, session.begin():
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.status != lifecycle.PROCESSING:
+            return
+        problem = _content_problem(session, campaign)
+        if problem:
+            campaigns.set_status(campaign, "reject", problem)
+            return
+        frozen, included = audience.freeze(session, campaign)
+        campaign.excluded = frozen.excluded
+        account = account_for(session, campaign)
+        provider = account.provider if account else None
+    try:
+        prepare.prepare_batches(rt, campaign_id, included, provider)
+    except SmsConnectError as exc:  # e.g. every short-link domain is at its limit
+        with rt.sessions() as session, session.begin():
+            dispatch.suspend(session, session.get(Campaign, campaign_id), str(exc), rt.redis)
+        return
+    with rt.sessions() as session, session.begin():
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.status != lifecycle.PROCESSING:
+            return
+        _store_totals(session, campaign)
+        campaign.prepared_at = utcnow()
+        campaigns.set_status(campaign, "prepared")
+        _schedule_or_start(rt, campaign)
+
+
+def _store_totals(session: Any, campaign: Campaign) -> None:
+    from sqlalchemy import func
+
+    from core.models import Message
+
+    count, cost, currency = session.execute(
+        select(func.count(), func.coalesce(func.sum(Message.cost), 0), func.max(Message.currency))
+        .where(Message.campaign_id == campaign.id)).one()
+    campaign.recipients = int(count)
+    campaign.estimated_cost = Decimal(str(cost))
+    campaign.currency = currency
+
+
+def _schedule_or_start(rt: Any, campaign: Campaign) -> None:
+    due = campaign.schedule_at is None or _aware(campaign.schedule_at) <= utcnow()
+    campaigns.set_status(campaign, "start" if due else "schedule")
+    if due:
+        dispatch.set_halt(rt.redis, campaign.id, False)
+        start_lanes(rt, campaign.id)
+
+
+def _aware(moment: Any) -> Any:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start_lanes(rt: Any, campaign_id: int, delay_s: float = 0) -> None:
+    for lane in range(rt.settings.dispatch_lanes):
+        queues.enqueue_lane(rt.redis, campaign_id, lane, delay_s)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None = None) -> None:
+    """One dispatch lane: claim a batch, reserve its send times, send, record; for JOB_SECONDS, then hand over."""
+    rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
+    deadline = time.monotonic() + dispatch.JOB_SECONDS
+    throttle = Throttle(rt.redis)
+    provider = None
+    while time.monotonic() < deadline:
+        with rt.sessions() as session, session.begin():
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status not in (lifecycle.STARTED, lifecycle.SENDING):
+                return
+            if campaign.status == lifecycle.STARTED:
+                campaigns.set_status(campaign, "send")
+            if provider is None:
+                account = account_for(session, campaign)
+                if account is None:
+                    dispatch.suspend(session, campaign, "no SMS provider is configured for this workspace", rt.redis)
+                    return
+                provider, provider_name = build_provider(rt, account), account.provider
+            per_hour = per_hour_override if per_hour_override is not None else campaign.throttle_per_hour
+            n = dispatch.batch_size(per_hour)
+            margin = rt.settings.lease_margin_s
+            lease = n * 3600 / per_hour + margin if per_hour else margin
+            batch = dispatch.claim(session, campaign_id, n, lease)
+            if not batch:
+                if not dispatch.unfinished(session, campaign_id):
+                    campaigns.set_status(campaign, "finish")
+                    return
+                queues.enqueue_lane(rt.redis, campaign_id, lane, 2.0)  # the rest is claimed or waits for a window
+                return
+            if campaign.budget_cap is not None:
+                planned = sum((m.cost or 0) for m in batch)
+                if Decimal(str(dispatch.spent(session, campaign_id))) + planned > campaign.budget_cap:
+                    dispatch.release(session, [m.id for m in batch])
+                    dispatch.suspend(session, campaign, f"the budget cap of {campaign.budget_cap} is reached",
+                                     rt.redis)
+                    return
+            ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
+        times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
+        outcome = send_batch(rt, provider, provider_name, campaign_id, batch, times)
+        if outcome != "ok":
+            return
+        rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
+    queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
+
+
+def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, batch: Sequence[Any],
+               times: Sequence[float] | None) -> str:
+    """Hands messages to the provider at their reserved times, in micro-groups of those that are due."""
+    from core.providers.base import OutboundSms, ProviderAuthFailed, ProviderUnavailable
+
+    ids_by_key = {m.key: m.id for m in batch}
+    pending: list[Any] = []
+    last_flush = time.monotonic()
+    i = 0
+    try:
+        while i < len(batch):
+            if times is not None:
+                wait = times[i] - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                if dispatch.halted(rt.redis, campaign_id):
+                    return _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "halted")
+            now = time.monotonic()
+            j = i + 1
+            limit = getattr(provider, "max_batch", 100)
+            while j < len(batch) and j - i < limit and (times is None or times[j] <= now):
+                j += 1
+            group = [OutboundSms(m.id, m.key, m.phone, m.sender, m.text, m.parts) for m in batch[i:j]]
+            pending.extend(provider.send(group))
+            i = j
+            if time.monotonic() - last_flush >= dispatch.FLUSH_EVERY_S:
+                _flush(rt, provider_name, pending, ids_by_key)
+                last_flush = time.monotonic()
+    except ProviderAuthFailed as exc:
+        _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "auth")
+        with rt.sessions() as session, session.begin():
+            dispatch.suspend(session, session.get(Campaign, campaign_id),
+                             f"the SMS provider rejects our credentials: {exc}", rt.redis)
+        return "suspended"
+    except ProviderUnavailable as exc:
+        log.warning("campaign %s: provider unavailable (%s); retrying later", campaign_id, exc)
+        _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "unavailable")
+        retry = getattr(exc, "retry_after", None) or 10.0
+        for lane in range(rt.settings.dispatch_lanes):
+            queues.enqueue_lane(rt.redis, campaign_id, lane, retry)
+        return "retry"
+    _flush(rt, provider_name, pending, ids_by_key)
+    return "ok"
+
+
+def _flush(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int]) -> None:
+    if pending:
+        with rt.sessions() as session, session.begin():
+            dispatch.record_results(session, provider_name, pending, ids_by_key)
+        pending.clear()
+
+
+def _stop(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int], unsent: list[int],
+          why: str) -> str:
+    _flush(rt, provider_name, pending, ids_by_key)
+    with rt.sessions() as session, session.begin():
+        dispatch.release(session, unsent)
+    return why
+
+
+# --- recovery sweep ----------------------------------------------------------------------------
+
+
+def recover(rt: Any) -> dict[str, int]:
+    """Runs every few seconds: starts due scheduled campaigns, gives back the messages of dead workers,
+    and restarts lanes and Processing jobs whose worker died."""
+    report = {"started": 0, "released": 0, "lanes": 0, "processing": 0}
+    with rt.sessions() as session, session.begin():
+        due = session.scalars(select(Campaign).where(Campaign.status == lifecycle.SCHEDULED,
+                                                     Campaign.schedule_at <= utcnow())).all()
+        for campaign in due:
+            campaigns.set_status(campaign, "start")
+            dispatch.set_halt(rt.redis, campaign.id, False)
+            report["started"] += 1
+        live = session.scalars(select(Campaign).where(Campaign.status.in_(
+            (lifecycle.STARTED, lifecycle.SENDING, lifecycle.PROCESSING)))).all()
+        sending = [c for c in live if c.status != lifecycle.PROCESSING]
+        stale = dispatch.stale_claims(session, [c.id for c in sending]) if sending else []
+        for campaign in sending:
+            ids = [mid for mid, cid in stale if cid == campaign.id]
+            if ids:
+                account = account_for(session, campaign)
+                dispatch.give_back(session, ids, _resend_safe(account))
+                report["released"] += len(ids)
+        processing = [c.id for c in live if c.status == lifecycle.PROCESSING]
+        lanes = [c.id for c in sending]
+    for campaign_id in lanes:
+        for lane in range(rt.settings.dispatch_lanes):
+            if not rt.redis.exists(dispatch.LANE_KEY.format(campaign_id, lane)):
+                queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
+                report["lanes"] += 1
+    for campaign_id in processing:
+        if queues.enqueue_processing(rt.redis, campaign_id, only_if_idle=True):
+            report["processing"] += 1
+    return report
+
+
+def _resend_safe(account: ProviderAccount | None) -> bool:
+    from core import providers
+
+    return account is not None and bool(getattr(providers.get(account.provider), "idempotent", False))

@@ -1,0 +1,180 @@
+"""Sending end to end through the simulator: throttled, exactly once (also across a killed worker),
+pause and resume without gaps or repeats, delivery reports stored, cost and CTR in the report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from werkzeug.serving import make_server
+
+from connector import create_app
+from core import db, provider_accounts, runner, simulator
+from core.models import Message
+from tests.conftest import burst
+from tests.factories import Tenant
+
+
+@pytest.fixture
+def live(settings):
+    """The app on a real port (so the simulator can post delivery reports) and a simulator."""
+    holder = {}
+    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
+    base = f"http://127.0.0.1:{server.port}"
+    app = create_app(settings.with_overrides(base_url=base))
+    holder["app"] = app
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sim = simulator.start_in_thread(delay=0.05, secret="sim-secret", seed=3,
+                                    mix={"delivered": 0.8, "undelivered": 0.1, "error": 0.1})
+    rt = app.extensions["smsconnect"]
+    rt.redis.flushdb()
+    yield app, rt, sim, base
+    sim.stop()
+    server.shutdown()
+    from tests.conftest import _clean
+
+    _clean(settings)
+    rt.redis.flushdb()
+
+
+def setup_campaign(app, rt, sim, n: int, throttle: int, **extra) -> tuple[Tenant, int]:
+    t = Tenant(rt, app.test_client())
+    for i in range(n):
+        t.call("POST", "/api/v1/contacts", json={"phone": f"+4860030{i:04d}", "attributes": {"first_name": "Ann"}})
+    with db.transaction(rt.sessions) as session:
+        provider_accounts.create_account(session, rt.settings, t.ws.id, "simulator",
+                                         {"url": sim.url, "secret": "sim-secret"}, is_default=True)
+    t.call("PUT", "/api/v1/prices/simulator/48", json={"price_per_part": "0.05", "currency": "PLN"})
+    body = {"name": "Sale", "sender_id": "Shop", "audience": {"filter": {"status": "active"}},
+            "consent_category": None, "throttle_per_hour": throttle,
+            "variants": [{"text": "Hi {{ first_name }}, see https://shop.example/sale"}], **extra}
+    cid = t.call("POST", "/api/v1/campaigns", json=body).json["id"]
+    return t, cid
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def drive(rt, campaign_id: int, until: str = "finished", timeout: float = 30.0) -> None:
+    """What `smsconnect worker` + `cron` do: run queued jobs, sweep, until the campaign reaches a status."""
+    from tests.conftest import burst
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        burst(rt)
+        with rt.sessions() as session:
+            from core.models import Campaign
+
+            if session.get(Campaign, campaign_id).status == until:
+                return
+        runner.recover(rt)
+        time.sleep(0.1)
+    raise AssertionError(f"campaign did not reach {until}")
+
+
+def test_campaign_is_sent_once_each_throttled_and_reported(live):
+    app, rt, sim, _ = live
+    t, cid = setup_campaign(app, rt, sim, n=30, throttle=36000)  # 10 per second
+    assert t.call("POST", f"/api/v1/campaigns/{cid}/submit").status_code == 200
+    started = time.monotonic()
+    drive(rt, cid)
+    elapsed = time.monotonic() - started
+    stats = sim.stats()
+    assert stats["unique"] == 30 and stats["duplicates"] == 0
+    assert elapsed >= 2.5  # 30 messages at 10/s cannot go out faster than ~2.9 s
+    times = sorted(r["mono"] for r in sim.simulator.log()["records"])
+    worst = max(sum(1 for x in times if a <= x < a + 1.0) for a in times)
+    assert worst <= 12  # at most 1.25 x the per-second rate in any 1-second window
+    wait_for(lambda: t.call("GET", f"/api/v1/campaigns/{cid}/report").json["waiting"] == 0
+             and t.call("GET", f"/api/v1/campaigns/{cid}/report").json["statuses"].get("sent", 0) == 0)
+    report = t.call("GET", f"/api/v1/campaigns/{cid}/report").json
+    assert report["status"] == "finished" and report["sent"] == 30
+    assert report["delivered"] + report["failed"] == 30 and report["delivered"] >= 15
+    assert report["cost"] == pytest.approx(30 * 0.05)
+    texts = {m["text"] for m in t.call("GET", f"/api/v1/campaigns/{cid}/messages?page_size=100").json["items"]}
+    assert len(texts) == 30 and all("shop.example" not in x for x in texts)  # one short link per recipient
+
+
+def test_pause_stops_within_a_batch_and_resume_sends_the_rest_once(live):
+    app, rt, sim, _ = live
+    t, cid = setup_campaign(app, rt, sim, n=12, throttle=7200)  # 2 per second, batches of 10
+    t.call("POST", f"/api/v1/campaigns/{cid}/submit")
+    import threading
+
+    def pause_soon() -> None:
+        wait_for(lambda: sim.stats()["unique"] >= 3)
+        assert t.call("POST", f"/api/v1/campaigns/{cid}/pause").json["status"] == "paused"
+
+    pauser = threading.Thread(target=pause_soon, daemon=True)
+    pauser.start()
+    drive(rt, cid, "paused", 20.0)  # the worker runs here; the user pauses from another thread
+    pauser.join(20)
+    burst(rt)  # a lane still running notices the pause within its batch
+    time.sleep(1.0)
+    sent_when_paused = sim.stats()["unique"]
+    assert 3 <= sent_when_paused <= 5
+    time.sleep(1.0)
+    assert sim.stats()["unique"] == sent_when_paused  # nothing goes out while paused
+    assert t.call("POST", f"/api/v1/campaigns/{cid}/resume").status_code == 200
+    drive(rt, cid)
+    stats = sim.stats()
+    assert stats["unique"] == 12 and stats["duplicates"] == 0
+
+
+def test_budget_cap_suspends_with_the_reason(live):
+    app, rt, sim, _ = live
+    t, cid = setup_campaign(app, rt, sim, n=10, throttle=200000, budget_cap="0.2")
+    t.call("POST", f"/api/v1/campaigns/{cid}/submit")
+    drive(rt, cid, until="suspended")
+    campaign = t.call("GET", f"/api/v1/campaigns/{cid}").json
+    assert "budget" in campaign["status_reason"]
+    assert sim.stats()["unique"] <= 4  # 0.05 each: never over 0.20
+
+
+def test_killed_worker_loses_nothing_and_sends_nothing_twice(live, settings):
+    app, rt, sim, base = live
+    t, cid = setup_campaign(app, rt, sim, n=16, throttle=14400)  # 4 per second, batches of 20
+    env = {**os.environ, "SMSCONNECT_DATA_DIR": str(settings.data_dir), "SMSCONNECT_BASE_URL": base,
+           "SECRET_KEY": settings.secret_key, "SMSCONNECT_ENCRYPTION_KEY": settings.encryption_key,
+           "SMSCONNECT_LEASE_MARGIN_S": "1", "LOG_LEVEL": "WARNING"}
+    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    t.call("POST", f"/api/v1/campaigns/{cid}/submit")
+    worker = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: sim.stats()["unique"] >= 4, timeout=30)
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-batch
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    killed_at = sim.stats()["unique"]
+    assert killed_at < 16
+    with rt.sessions() as session:
+        claimed = session.query(Message).filter(Message.campaign_id == cid, Message.claim.is_not(None)).count()
+    assert claimed > 0  # the dead worker held messages it had not finished
+    time.sleep(6.5)  # the lease: 20 messages at 4/s + 1 s margin
+    drive(rt, cid, timeout=40)
+    stats = sim.stats()
+    assert stats["unique"] == 16  # every message reached the carrier exactly once
+    with rt.sessions() as session:
+        keys = [m.idempotency_key for m in session.query(Message).filter(Message.campaign_id == cid)]
+        assert len(keys) == len(set(keys)) == 16
+        assert session.query(Message).filter(Message.campaign_id == cid, Message.status == "waiting").count() == 0
