@@ -28,9 +28,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app)
     api.init_app(app)
     errors.init_app(app)  # after the Api, so our handlers replace flask-smorest's
+    from webhooks import routes as webhook_routes
+
+    webhook_routes.init_app(app)  # delivery reports from SMS gateways
+    from webhooks import plugins as plugin_triggers
+
+    plugin_triggers.init_app(app)  # CRM plugin triggers (Salesforce Outbound Messages, Flow callouts)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from connector import redirect
+
+    redirect.init_app(app)  # short links are answered in front of the routing above (one Redis call)
     return app

@@ -138,8 +138,9 @@ def _duplicates(session: Session, campaign: Campaign) -> int:
 def recipients(session: Session, included: ColumnElement[bool], after_id: int = 0) -> Iterator[list[Recipient]]:
     """The included contacts in id order, 5,000 at a time (keyset paging: constant memory)."""
     last = after_id
+    conn = session.connection()  # Core rows: the ORM's result machinery costs ~10 µs a row here
     while True:
-        rows = session.execute(
+        rows = conn.execute(
             select(Contact.id, Contact.phone, Contact.attributes).where(included, Contact.id > last)
             .order_by(Contact.id).limit(BATCH)
         ).all()

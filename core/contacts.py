@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
@@ -311,8 +312,9 @@ FROM json_each(:rows) WHERE true
 ON CONFLICT (workspace_id, phone) DO UPDATE SET attributes = json_patch(attributes, excluded.attributes),
     updated_at = excluded.updated_at, last_import_id = excluded.last_import_id
 """
+# CROSS JOIN fixes SQLite's join order: batch outside, contacts by index inside (not the whole workspace).
 _SQLITE_ROWS = (
-    "json_each(:rows) AS r JOIN contacts AS c ON c.workspace_id = :ws AND c.phone = json_extract(r.value, '$[0]')"
+    "json_each(:rows) AS r CROSS JOIN contacts AS c ON c.workspace_id = :ws AND c.phone = json_extract(r.value, '$[0]')"
 )
 _SQLITE_EXTRAS = {
     "consents": f"""
@@ -346,10 +348,10 @@ def merge_rows(
     if not rows:
         return MergeCounts()
     remember_attributes(session, workspace_id, {k for r in rows for k in r.attributes})
-    extras = [name for name in _PG_EXTRAS if any(getattr(r, name) for r in rows)]
+    extras = [name for name in _PG_EXTRAS if any(map(attrgetter(name), rows))]
+    fields = attrgetter("phone", "attributes", "consents", "tags", "external_ids")
     params = {
-        "rows": json.dumps([[r.phone, r.attributes, r.consents, r.tags, r.external_ids] for r in rows],
-                           ensure_ascii=False),
+        "rows": json.dumps(list(map(fields, rows)), ensure_ascii=False),
         "ws": workspace_id, "now": utcnow(), "import_id": import_id, "source": source,
     }
     if session.get_bind().dialect.name == "postgresql":

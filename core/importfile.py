@@ -98,16 +98,14 @@ class CsvSource:
         line = reader.line_num + 1
         while True:
             try:
-                cells = next(reader)
-            except StopIteration:
+                for cells in reader:  # one try per file, not per row: this loop runs for every row
+                    if any(cells):
+                        yield RawRow(line, cells)
+                    line = reader.line_num + 1
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # the reader goes on with the next row after an unreadable one
                 yield RawRow(line, [], f"unreadable row: {exc}")
                 line = reader.line_num + 1
-                continue
-            if cells and any(cells):
-                yield RawRow(line, cells)
-            line = reader.line_num + 1
 
     def close(self) -> None:
         self._raw.inner.close()

@@ -16,6 +16,7 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 TRUE = frozenset({"1", "true", "yes", "y", "tak", "t", "opted_in", "in", "x"})
 FALSE = frozenset({"0", "false", "no", "n", "nie", "f", "opted_out", "out"})
 FORMULA_START = ("=", "+", "-", "@")
+TAG_SEPARATORS = re.compile(r"[,;|]")
 
 
 @dataclass(frozen=True)
@@ -104,36 +105,86 @@ class RowError:
     reason: str
 
 
+def phone_text(row: RawRow, cmap: ColumnMap) -> str:
+    """The phone cell as `convert` parses it; "" for a row that fails before its phone is read."""
+    if row.problem or len(row.cells) != cmap.width:
+        return ""
+    return unescape(row.cells[cmap.phone].strip())
+
+
+def phone_texts(rows: Sequence[RawRow], cmap: ColumnMap) -> list[str]:
+    """`phone_text` of each row (what `phones.normalize_many` gets for `convert_parsed`)."""
+    width, at = cmap.width, cmap.phone
+    return [
+        unescape(row.cells[at].strip()) if not row.problem and len(row.cells) == width else "" for row in rows
+    ]
+
+
 def convert(row: RawRow, cmap: ColumnMap, header: Sequence[str], region: str) -> ContactRow | RowError:
     """One raw row → a ContactRow, or the reason it cannot be imported (the row is then skipped whole)."""
-    if row.problem:
-        return RowError(row.line, None, None, row.problem)
-    cells = row.cells
-    if len(cells) != cmap.width:
-        return RowError(row.line, None, None, f"row has {len(cells)} fields, the header has {cmap.width}")
-    for i, cell in enumerate(cells):
-        if "\x00" in cell:  # no database stores it in text, and no SMS can carry it
-            return RowError(row.line, header[i], cell.replace("\x00", "\\0")[:255], "cell contains a NUL byte")
-    raw_phone = unescape(cells[cmap.phone].strip())
     try:
-        phone = phones.normalize(raw_phone, region)
-    except InvalidPhone as exc:
-        why = "phone is empty" if not raw_phone else f"not a valid phone number ({exc.message})"
-        return RowError(row.line, cmap.phone_column, raw_phone[:255], why)
-    attributes = {name: unescape(cells[i].strip()) for name, i in cmap.attributes.items() if cells[i].strip()}
+        phone: str | None = phones.normalize(phone_text(row, cmap), region)
+    except InvalidPhone:
+        phone = None
+    return convert_parsed([row], [phone], cmap, header)[0][1]
+
+
+def convert_parsed(
+    rows: Sequence[RawRow], parsed: Sequence[str | None], cmap: ColumnMap, header: Sequence[str]
+) -> list[tuple[int, ContactRow | RowError]]:
+    """`convert_chunk` with the phones already parsed: `parsed` is `phones.normalize_many` of `phone_texts`.
+
+    One loop with the mapping in locals: it runs for every row of every import (~5 µs a row).
+    """
+    attributes_at, consents_at = tuple(cmap.attributes.items()), tuple(cmap.consents.items())
+    externals_at, tags_at, width = tuple(cmap.external_ids.items()), cmap.tags, cmap.width
+    out: list[tuple[int, ContactRow | RowError]] = []
+    for row, phone in zip(rows, parsed, strict=True):
+        cells = row.cells
+        if phone is None or row.problem or len(cells) != width or "\x00" in "".join(cells):
+            out.append((row.line, _row_error(row, cmap, header)))
+            continue
+        attributes: dict[str, str] = {}
+        for name, i in attributes_at:
+            if value := cells[i].strip():
+                attributes[name] = unescape(value) if value[0] == "'" else value
+        consents = _consents(row, consents_at, header) if consents_at else {}
+        if isinstance(consents, RowError):
+            out.append((row.line, consents))
+            continue
+        tags = _tags(cells[tags_at]) if tags_at is not None else ()
+        externals = {src: value for src, i in externals_at if (value := cells[i].strip())} if externals_at else {}
+        out.append((row.line, ContactRow(phone, attributes, consents, tags, externals)))
+    return out
+
+
+def _consents(row: RawRow, consents_at: Sequence[tuple[str, int]], header: Sequence[str]) -> dict[str, bool] | RowError:
     consents: dict[str, bool] = {}
-    for category, i in cmap.consents.items():
-        value = cells[i].strip().lower()
-        if not value:
+    for category, i in consents_at:
+        if not (value := row.cells[i].strip().lower()):
             continue
         if value not in TRUE and value not in FALSE:
-            return RowError(row.line, header[i], cells[i][:255], "consent must be yes/no, true/false or 1/0")
+            return RowError(row.line, header[i], row.cells[i][:255], "consent must be yes/no, true/false or 1/0")
         consents[category] = value in TRUE
-    tags: tuple[str, ...] = ()
-    if cmap.tags is not None:
-        tags = tuple(sorted({t.strip()[:100] for t in re.split(r"[,;|]", cells[cmap.tags]) if t.strip()}))
-    externals = {src: cells[i].strip() for src, i in cmap.external_ids.items() if cells[i].strip()}
-    return ContactRow(phone, attributes, consents, tags, externals)
+    return consents
+
+
+def _row_error(row: RawRow, cmap: ColumnMap, header: Sequence[str]) -> RowError:
+    """Why a broken row, or one whose phone did not parse, is skipped (the first reason, in this order)."""
+    if row.problem:
+        return RowError(row.line, None, None, row.problem)
+    if len(row.cells) != cmap.width:
+        return RowError(row.line, None, None, f"row has {len(row.cells)} fields, the header has {cmap.width}")
+    for i, cell in enumerate(row.cells):
+        if "\x00" in cell:  # no database stores it in text, and no SMS can carry it
+            return RowError(row.line, header[i], cell.replace("\x00", "\\0")[:255], "cell contains a NUL byte")
+    raw_phone = unescape(row.cells[cmap.phone].strip())
+    why = f"not a valid phone number ({InvalidPhone(raw_phone).message})" if raw_phone else "phone is empty"
+    return RowError(row.line, cmap.phone_column, raw_phone[:255], why)
+
+
+def _tags(cell: str) -> tuple[str, ...]:
+    return tuple(sorted({t.strip()[:100] for t in TAG_SEPARATORS.split(cell) if t.strip()}))
 
 
 def convert_chunk(

@@ -77,3 +77,53 @@ def recover_transactional() -> dict[str, int]:
     from core import transactional
 
     return transactional.recover(runtime.current())
+
+
+def sync_plugin(connection_id: int, full: bool = False) -> dict[str, object]:
+    """Syncs one CRM plugin connection (contacts, then segments); see core/plugins/sync.py."""
+    from core.plugins import sync
+
+    return sync.run(runtime.current(), connection_id, full).as_dict()
+
+
+def sync_plugins() -> int:
+    """Every 15 minutes: queues an incremental sync of every active plugin connection."""
+    from sqlalchemy import select
+
+    from core.models import PluginConnection
+    from core.plugins import sync
+
+    rt = runtime.current()
+    with rt.sessions() as session:
+        ids = session.scalars(select(PluginConnection.id).where(PluginConnection.status == "active")).all()
+    for connection_id in ids:
+        sync.enqueue(rt.redis, connection_id)
+    return len(ids)
+
+
+def write_back_plugin(connection_id: int) -> dict[str, object]:
+    """Writes one connection's due outbox rows to its CRM; see core/plugins/outbox.py."""
+    from core.plugins import outbox
+
+    return outbox.flush(runtime.current(), connection_id).__dict__
+
+
+def flush_plugin_outboxes() -> int:
+    """Every 30 s: queues a write-back job per connection with rows due (one job per connection at a time)."""
+    from core import queues
+    from core.plugins import outbox
+
+    rt = runtime.current()
+    with rt.sessions() as session:
+        ids = outbox.due_connections(session)
+    for connection_id in ids:
+        queues.queue(rt.redis).enqueue("core.jobs.write_back_plugin", connection_id,
+                                       job_id=f"plugin-outbox-{connection_id}", result_ttl=60)
+    return len(ids)
+
+
+def run_plugin_action(connection_id: int, action: dict[str, object]) -> object:
+    """Runs one CRM trigger action (send a template, start a campaign, opt out); see core/plugins/triggers.py."""
+    from core.plugins import triggers
+
+    return triggers.execute(runtime.current(), connection_id, triggers.decode(action))

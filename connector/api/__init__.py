@@ -28,8 +28,27 @@ def init_app(app: Flask) -> None:
         Blueprint("docs_assets", __name__, static_folder=swagger_ui_path, static_url_path="/api/docs/assets")
     )
     api = Api(app)
-    from connector.api import contacts, groups, imports, keys, segments, workspace
+    from connector.api import (
+        campaigns,
+        contacts,
+        groups,
+        imports,
+        keys,
+        links,
+        messages,
+        plugins,
+        prices,
+        providers,
+        rules,
+        segments,
+        templates,
+        workspace,
+    )
 
-    for module in (contacts, imports, groups, segments, keys, workspace):
+    for module in (contacts, imports, groups, segments, keys, workspace, links, campaigns, providers, prices, rules,
+                   messages, templates, plugins):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}/{module.blp.name}")
+    from connector.api import previews
+
+    api.register_blueprint(previews.blp, url_prefix=previews.URL_PREFIX)
     app.extensions["smsconnect_api"] = api

@@ -75,8 +75,8 @@ class AudiencePreview(MethodView):
     @blp.response(200, Schema.from_dict({
         "recipients": fields.Integer(), "excluded": fields.Dict(), "sampled": fields.Boolean(),
         "analysed": fields.Integer(), "parts": fields.Dict(), "encodings": fields.Dict(),
-        "enqueue_failed": fields.Integer(), "estimated_cost": fields.String(), "currency": fields.String(allow_none=True),
-        "unpriced": fields.Integer()}, name="AudiencePreview"))
+        "enqueue_failed": fields.Integer(), "estimated_cost": fields.String(),
+        "currency": fields.String(allow_none=True), "unpriced": fields.Integer()}, name="AudiencePreview"))
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Min/avg/max parts, counts per encoding, how many would fail, and the total estimated cost for an
         audience (exact up to 100,000 recipients; beyond that a sample, and `sampled` says so)."""

@@ -35,9 +35,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from connector.cli import admin, contacts, demo, run
+    from connector.cli import admin, contacts, demo, plugins, run, send, simulator
 
-    for module in (run, admin, contacts, demo):
+    for module in (run, admin, contacts, demo, simulator, plugins, send):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -58,8 +58,11 @@ def worker(burst: bool) -> None:
 
 
 CRON_RECOVER_S = 5  # how often due campaigns start and dead workers' messages are given back
+CRON_PLUGIN_SYNC_S = 900  # incremental CRM syncs of every active plugin connection
+CRON_PLUGIN_OUTBOX_S = 30  # write-back outbox rows due are sent this often
 PERIODIC = {"core.jobs.purge_deleted_contacts": CRON_PURGE_S, "core.jobs.consume_clicks": CRON_CLICKS_S,
-            "core.jobs.recover_campaigns": CRON_RECOVER_S, "core.jobs.recover_transactional": CRON_RECOVER_S}
+            "core.jobs.recover_campaigns": CRON_RECOVER_S, "core.jobs.recover_transactional": CRON_RECOVER_S,
+            "core.jobs.sync_plugins": CRON_PLUGIN_SYNC_S, "core.jobs.flush_plugin_outboxes": CRON_PLUGIN_OUTBOX_S}
 
 
 @click.command()
@@ -96,7 +99,7 @@ def _simulator_argv(settings: Settings) -> list[str]:
         secret_file.write_text(random_secrets.token_urlsafe(24))
         secret_file.chmod(0o600)
     click.echo(f"carrier simulator on http://127.0.0.1:{DEFAULT_PORT} (shared secret in {secret_file})")
-    return command_line(port=DEFAULT_PORT, secret=secret_file.read_text().strip(), data_dir=folder)
+    return command_line(port=DEFAULT_PORT, secret_file=secret_file, data_dir=folder)
 
 
 @click.command()

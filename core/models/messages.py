@@ -68,7 +68,7 @@ class ProviderAccount(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
-    provider: Mapped[str] = mapped_column(String(32))  # sinch | cm | twilio | http | simulator
+    provider: Mapped[str] = mapped_column(String(32))  # sinch | cm | twilio | generic | simulator
     name: Mapped[str] = mapped_column(String(200), default="")
     settings_encrypted: Mapped[str] = mapped_column(Text)
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)  # names the account in callback URLs

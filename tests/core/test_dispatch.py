@@ -178,3 +178,34 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(live, settings):
         keys = [m.idempotency_key for m in session.query(Message).filter(Message.campaign_id == cid)]
         assert len(keys) == len(set(keys)) == 16
         assert session.query(Message).filter(Message.campaign_id == cid, Message.status == "waiting").count() == 0
+
+
+def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt):
+    from core import dispatch
+    from core.models import Campaign
+    from core.providers.base import ProviderUnavailable, SendResult
+    from tests.factories import make_workspace
+
+    ws = make_workspace(rt)
+    with db.transaction(rt.sessions) as session:
+        campaign = Campaign(workspace_id=ws.id, name="c", status="sending", audience={}, excluded={}, settings={})
+        session.add(campaign)
+        session.flush()
+        for i in range(3):
+            session.add(Message(workspace_id=ws.id, campaign_id=campaign.id, phone=f"+4860010020{i}", text="hi",
+                                idempotency_key=f"k{i}"))
+        cid = campaign.id
+    with db.transaction(rt.sessions) as session:
+        batch = dispatch.claim(session, cid, 3, 60)
+
+    class FailsMidway:  # one request per message, the gateway goes down after the first
+        name, idempotent, max_batch = "sinch", False, 100
+
+        def send(self, messages):
+            raise ProviderUnavailable("503 from the gateway", partial=[SendResult(messages[0].key, True, "p-1")])
+
+    assert runner.send_batch(rt, FailsMidway(), "sinch", cid, batch, None) == "retry"
+    with rt.sessions() as session:
+        rows = {m.idempotency_key: m for m in session.query(Message).filter(Message.campaign_id == cid)}
+    assert (rows["k0"].status, rows["k0"].provider_message_id, rows["k0"].claim) == ("sent", "p-1", None)
+    assert all(rows[k].status == "waiting" and rows[k].claim is None for k in ("k1", "k2"))

@@ -1,0 +1,218 @@
+"""Delivery reports: each gateway's statuses mapped to ours, applied in bulk, never moving a message back.
+
+Our statuses rank waiting < sent < final (delivered, undelivered, expired, error, enqueue_failed). A report
+applies only when it ranks above the message's current status, so a final status is final, `sent` never
+goes back to `waiting`, a late "sent" after "delivered" stays delivered, and a duplicate changes nothing.
+
+=================  ====================================================  ==============
+gateway            their status                                          ours
+=================  ====================================================  ==============
+Sinch              Queued, Dispatched                                    sent
+                   Delivered                                             delivered
+                   Expired                                               expired
+                   Rejected, Failed                                      error
+                   Aborted, Cancelled, Deleted, Unknown                  undelivered
+Twilio             accepted, scheduled, queued, sending, sent            sent
+                   delivered, read                                       delivered
+                   failed or undelivered with ErrorCode 30005 (unknown   error
+                   number), 30006 (landline), 21211 (invalid To),
+                   21614 (not a mobile number)
+                   failed, undelivered (any other code), canceled        undelivered
+CM.com statuscode  0 accepted                                            sent
+                   2 delivered                                           delivered
+                   1 rejected                                            error
+                   3 failed                                              undelivered
+simulator          DELIVERED / UNDELIVERED / EXPIRED / ERROR             same, lowercase
+generic            the account's `status_map` first; then our own names, and SMPP-style words:
+                   accepted/acceptd/queued/enroute/submitted → sent, delivrd → delivered,
+                   undeliv/failed/deleted → undelivered, rejected/rejectd/invalid → error
+=================  ====================================================  ==============
+
+Comparisons are case-insensitive. A status not in the table is dropped by the parser (and logged).
+After a report moves a message to `error` (a permanent number problem), its contact is archived when the
+workspace setting `auto_archive_errors` is on (the default), so later audiences exclude it. Final statuses
+are noted in the plugin outbox (core/plugins/outbox.py) for CRM write-back, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from core.models import Contact, Message, MessageEvent, ProviderAccount, Workspace
+from core.models.base import utcnow
+from core.models.messages import FINAL_STATUSES
+from core.plugins import outbox
+
+log = logging.getLogger(__name__)
+
+RANK = {"waiting": 0, "sent": 1, **{status: 2 for status in FINAL_STATUSES}}
+FAILED = frozenset({"undelivered", "expired", "error"})  # statuses that carry a reason and an error code
+CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+
+SINCH = {"queued": "sent", "dispatched": "sent", "delivered": "delivered", "expired": "expired",
+         "rejected": "error", "failed": "error", "aborted": "undelivered", "cancelled": "undelivered",
+         "deleted": "undelivered", "unknown": "undelivered"}
+TWILIO = {"accepted": "sent", "scheduled": "sent", "queued": "sent", "sending": "sent", "sent": "sent",
+          "delivered": "delivered", "read": "delivered", "failed": "undelivered", "undelivered": "undelivered",
+          "canceled": "undelivered"}
+TWILIO_PERMANENT = frozenset({"30005", "30006", "21211", "21614"})
+CM = {"0": "sent", "1": "error", "2": "delivered", "3": "undelivered"}
+SIMULATOR = {"delivered": "delivered", "undelivered": "undelivered", "expired": "expired", "error": "error"}
+GENERIC = {**{status: status for status in RANK}, "accepted": "sent", "acceptd": "sent", "queued": "sent",
+           "enroute": "sent", "submitted": "sent", "delivrd": "delivered", "undeliv": "undelivered",
+           "failed": "undelivered", "deleted": "undelivered", "rejected": "error", "rejectd": "error",
+           "invalid": "error"}
+
+
+def map_status(provider: str, status: Any, error_code: Any = None,
+               custom: dict[str, str] | None = None) -> str | None:
+    """Our status for a gateway's status (see the module table), or None when it has no meaning for us."""
+    theirs = str(status or "").strip().lower()
+    if provider == "twilio":
+        ours = TWILIO.get(theirs)
+        if theirs in ("failed", "undelivered") and str(error_code or "") in TWILIO_PERMANENT:
+            return "error"
+        return ours
+    if provider == "generic":
+        lowered = {key.lower(): value for key, value in (custom or {}).items()}
+        ours = lowered.get(theirs) or GENERIC.get(theirs)
+        return ours if ours in RANK else None
+    table = {"sinch": SINCH, "cm": CM, "simulator": SIMULATOR}.get(provider, {})
+    return table.get(theirs)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    provider_message_id: str | None
+    key: str | None  # our idempotency key, for gateways that echo a client reference
+    status: str  # ours
+    provider_status: str | None
+    error_code: str | None
+    at: datetime | None  # when the gateway says it happened
+    detail: str | None = None  # the gateway's error text, when it gives one
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    received: int
+    applied: int  # reports that changed a message
+    unchanged: int  # duplicates, late or out-of-order reports
+    unknown: int  # reports naming no message of this account's workspace
+    archived: int  # contacts archived after a permanent error
+
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _find(session: Session, account: ProviderAccount,
+          reports: Sequence[DeliveryReport]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The account's workspace's messages that the reports name, by provider id and by key (bulk SELECTs)."""
+    columns = (Message.id, Message.status, Message.contact_id, Message.provider_message_id, Message.idempotency_key)
+    in_workspace = Message.workspace_id == account.workspace_id
+    by_id: dict[str, Any] = {}
+    by_key: dict[str, Any] = {}
+    for chunk in _chunks({r.provider_message_id for r in reports if r.provider_message_id}):
+        query = select(*columns).where(in_workspace, Message.provider == account.provider,
+                                       Message.provider_message_id.in_(chunk))
+        by_id.update({row.provider_message_id: row for row in session.execute(query)})
+    for chunk in _chunks({r.key for r in reports if r.key}):
+        query = select(*columns).where(in_workspace, Message.idempotency_key.in_(chunk))
+        by_key.update({row.idempotency_key: row for row in session.execute(query)})
+    return by_id, by_key
+
+
+def reason(provider: str, report: DeliveryReport) -> str:
+    """The human reason stored on a failed message, e.g. `twilio: undelivered (30003)`."""
+    text = f"{provider}: {report.provider_status or report.status}"
+    if report.error_code not in (None, "", "0"):
+        text += f" ({report.error_code})"
+    return f"{text}: {report.detail}" if report.detail else text
+
+
+def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[DeliveryReport]) -> Applied:
+    """Applies reports to the account's workspace's messages: one SELECT per 500 ids, one UPDATE per status
+    group, one INSERT of events. The UPDATE re-checks the rank, so concurrent reports cannot move a message
+    back either. Unknown ids are logged and counted, never an error (the gateway must stop retrying)."""
+    by_id, by_key = _find(session, account, reports)
+    current: dict[int, str] = {}
+    final: dict[int, DeliveryReport] = {}
+    events: dict[int, list[DeliveryReport]] = defaultdict(list)
+    contacts: dict[int, int | None] = {}
+    unknown: list[str] = []
+    for report in reports:
+        row = by_id.get(report.provider_message_id or "") or by_key.get(report.key or "")
+        if row is None:
+            unknown.append(str(report.provider_message_id or report.key))
+            continue
+        status = current.setdefault(row.id, row.status)
+        if RANK.get(report.status, -1) <= RANK.get(status, 0):
+            continue
+        current[row.id], final[row.id] = report.status, report
+        events[row.id].append(report)
+        contacts[row.id] = row.contact_id
+    changed = _update(session, account.provider, final)
+    now = utcnow()
+    rows = [{"message_id": mid, "status": r.status, "provider_status": (r.provider_status or "")[:64] or None,
+             "error_code": (r.error_code or "")[:32] or None, "at": r.at or now, "detail": r.detail}
+            for mid in changed for r in events[mid]]
+    if rows:
+        session.execute(insert(MessageEvent), rows)
+    outbox.note_delivery(session, account.workspace_id, {mid: final[mid].status for mid in changed})  # CRM write-back
+    errored = [cid for mid in changed if final[mid].status == "error" and (cid := contacts[mid]) is not None]
+    archived = archive_contacts(session, account.workspace_id, errored) if errored else 0
+    if unknown:
+        log.info("%d delivery report(s) for unknown messages on %s account %s, e.g. %s", len(unknown),
+                 account.provider, account.id, ", ".join(unknown[:5]))
+    applied = sum(len(events[mid]) for mid in changed)
+    return Applied(len(reports), applied, len(reports) - applied - len(unknown), len(unknown), archived)
+
+
+def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:
+    """One guarded UPDATE per (status, code, reason) group; returns the ids it really changed."""
+    groups: dict[tuple[str, str | None, str | None], list[int]] = defaultdict(list)
+    for mid, report in final.items():
+        if report.status in FAILED:
+            groups[(report.status, (report.error_code or "")[:32] or None, reason(provider, report))].append(mid)
+        else:
+            groups[(report.status, None, None)].append(mid)
+    changed: set[int] = set()
+    now = utcnow()
+    for (status, code, why), ids in groups.items():
+        lower = [name for name, rank in RANK.items() if rank < RANK[status]]
+        values: dict[str, Any] = {"status": status, "status_at": now}
+        if status in FAILED:
+            values.update(error_code=code, reason=why)
+        for chunk in _chunks(ids):
+            statement = (update(Message).where(Message.id.in_(chunk), Message.status.in_(lower))
+                         .values(**values).returning(Message.id)
+                         .execution_options(synchronize_session=False))
+            changed.update(session.scalars(statement))
+    return changed
+
+
+def archive_contacts(session: Session, workspace_id: int, contact_ids: Sequence[int]) -> int:
+    """Archives active contacts after a permanent error, when the workspace's `auto_archive_errors` is on
+    (dispatch may call it too, for numbers a gateway refuses at send time). Returns how many it archived."""
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None or not (workspace.settings or {}).get("auto_archive_errors", True):
+        return 0
+    archived = 0
+    for chunk in _chunks(set(contact_ids)):
+        result = session.execute(update(Contact).where(Contact.workspace_id == workspace_id, Contact.id.in_(chunk),
+                                                       Contact.status == "active")
+                                 .values(status="archived").execution_options(synchronize_session=False))
+        archived += result.rowcount or 0  # type: ignore[attr-defined]
+    if archived:
+        log.info("archived %d contact(s) of workspace %s after permanent delivery errors", archived, workspace_id)
+    return archived

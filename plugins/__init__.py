@@ -1,0 +1,1 @@
+"""CRM plugins, one package per CRM, each registered under the `smsconnect.plugins` entry-point group."""
