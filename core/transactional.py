@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, event, func, or_, select, update
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import dispatch, queues
@@ -200,9 +200,9 @@ def recover(rt: Any) -> dict[str, int]:
             safe = account is not None and bool(getattr(providers.get(account.provider), "idempotent", False))
             dispatch.give_back(session, ids, safe)
             report["released"] += len(ids)
-        due = list(session.scalars(select(distinct(Message.workspace_id)).where(
+        due = list(session.scalars(select(Message.workspace_id).where(
             Message.campaign_id.is_(None), Message.status == "waiting", Message.claim.is_(None),
-            or_(Message.send_after.is_(None), Message.send_after <= now))))
+            or_(Message.send_after.is_(None), Message.send_after <= now)).distinct()))
         report["keys_purged"] = idempotency.purge(session)
     for ws_id in due:
         kick(rt.redis, ws_id)

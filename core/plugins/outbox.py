@@ -53,10 +53,11 @@ def note_delivery(session: Session, workspace_id: int, statuses: Mapping[int, st
     wanted = {mid: DELIVERY_KINDS[s] for mid, s in statuses.items() if s in DELIVERY_KINDS}
     if not wanted or not _active(session, workspace_id):
         return 0
-    ids = list(wanted)
+    ids = sorted(wanted)
     rows = [row for start in range(0, len(ids), CHUNK) for row in session.execute(
         select(Message.id, Message.contact_id, Message.text, Message.status, Message.reason, Campaign.name)
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id).where(Message.id.in_(ids[start:start + CHUNK])))]
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id).where(Message.id.in_(ids[start:start + CHUNK]))
+        .order_by(Message.id))]
     now = utcnow()
     return add(session, workspace_id, [
         Activity(f"msg-{r.id}-{wanted[r.id]}", wanted[r.id], r.contact_id, now,

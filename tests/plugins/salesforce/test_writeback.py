@@ -46,8 +46,8 @@ def test_delivery_events_become_completed_tasks(rt: Runtime, org: fake.FakeOrg, 
     deliver(rt, ws.id, ["+48600000001", "+48600000002"])
     result = outbox.flush(rt, cid)
     assert (result.calls, result.written, result.failed) == (1, 2, 0)
-    task = org.tasks()[0]
-    assert task["WhoId"] == fake.sf_id("003", 1) and task["Status"] == "Completed"
+    task = next(t for t in org.tasks() if t["WhoId"] == fake.sf_id("003", 1))
+    assert task["Status"] == "Completed"
     assert task["Subject"] == "SMS delivered" and "Hello +48600000001" in task["Description"]
     assert task["SMS_Event_Id__c"].startswith("msg-") and task["ActivityDate"]
     assert all(r.status == "done" and r.remote_id for r in rows(rt))
