@@ -210,7 +210,22 @@ def store(session: Session, entries: Sequence[tuple[Any, Mapping[bytes, bytes]]]
     if rows:
         insert = db.insert_for(session)
         session.execute(insert(Click.__table__).on_conflict_do_nothing(index_elements=["stream_id"]), rows)
+        _write_back(session, [r for r in rows if not r["is_bot"] and r["contact_id"] is not None])
     return len(rows)
+
+
+def _write_back(session: Session, clicks: list[dict[str, Any]]) -> None:
+    """Human clicks reach connected CRMs as activities (one per message: the outbox key de-duplicates)."""
+    from core.models import Message
+    from core.plugins import outbox
+
+    connected = {ws for ws in {c["workspace_id"] for c in clicks} if outbox.active_connections(session, ws)}
+    for click in (c for c in clicks if c["workspace_id"] in connected):
+        message_id = click["message_id"] or session.scalar(select(Message.id).where(
+            Message.campaign_id == click["campaign_id"], Message.contact_id == click["contact_id"]).limit(1)) \
+            if click["campaign_id"] is not None else click["message_id"]
+        if message_id is not None:
+            outbox.note_click(session, click["workspace_id"], message_id, click["at"])
 
 
 def _text(value: bytes | str) -> str:

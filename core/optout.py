@@ -81,4 +81,7 @@ def opt_out(session: Session, secret: str, token: str) -> OptOut:
     """Records the opt-out a valid token names (source "optout-link"); repeating it is harmless."""
     found = check_token(session, secret, token)
     contacts.set_consent(session, found.contact, found.category, False, source=SOURCE)
+    from core.plugins import outbox
+
+    outbox.note_opt_out(session, found.contact.workspace_id, found.contact.id, found.category)  # CRM write-back
     return found

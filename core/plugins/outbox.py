@@ -97,6 +97,11 @@ def note_opt_out(session: Session, workspace_id: int, contact_id: int, category:
                                                 {"status": "opted out", "detail": category})])
 
 
+def active_connections(session: Session, workspace_id: int) -> list[PluginConnection]:
+    """The workspace's active plugin connections (empty: nothing to write back)."""
+    return _active(session, workspace_id)
+
+
 def _active(session: Session, workspace_id: int) -> list[PluginConnection]:
     return list(session.scalars(select(PluginConnection).where(PluginConnection.workspace_id == workspace_id,
                                                                PluginConnection.status == "active")))
