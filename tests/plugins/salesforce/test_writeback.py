@@ -148,3 +148,34 @@ def test_contacts_unknown_to_the_crm_queue_nothing(rt: Runtime, org: fake.FakeOr
     make_contact(rt, ws, "+48500100200")
     deliver(rt, ws.id, ["+48500100200"])
     assert rows(rt) == []
+
+
+def test_a_human_click_on_a_message_link_is_queued_once_and_bots_are_not(rt: Runtime, org: fake.FakeOrg,
+                                                                         connect) -> None:
+    from datetime import timedelta
+
+    from core import clicks
+    from core.models import ShortLink
+    from core.models.base import utcnow
+
+    ws, _ = synced(rt, org, connect, people=2)
+    [mid] = deliver(rt, ws.id, [org_phone(rt, ws.id)])
+    with db.transaction(rt.sessions) as session:
+        message = session.get(Message, mid)
+        link = ShortLink(token="Tok12345", workspace_id=ws.id, target_url="https://shop.example/",
+                         contact_id=message.contact_id, message_id=mid, identity_mode="never",
+                         expires_at=utcnow() + timedelta(days=1))
+        session.add(link)
+    entries = [(f"{1_700_000_000_000 + i}-0", {b"h": f"Tok12345\t{bot}\t\tagent".encode()})
+               for i, bot in enumerate(("0", "1", "0"))]
+    with db.transaction(rt.sessions) as session:
+        assert clicks.store(session, entries) == 3
+    kinds = [r.kind for r in rows(rt)]
+    assert kinds.count("clicked") == 1  # two human clicks, one activity; the bot hit writes nothing
+
+
+def org_phone(rt: Runtime, ws_id: int) -> str:
+    from core.models import Contact
+
+    with rt.sessions() as session:
+        return session.scalar(select(Contact.phone).where(Contact.workspace_id == ws_id).limit(1)) or ""
