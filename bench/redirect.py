@@ -184,6 +184,20 @@ def best(runs: list[dict[str, float]]) -> dict[str, float]:
     return max(runs, key=lambda r: r["rps"])
 
 
+def clean_redis(rt: runtime.Runtime, tokens: set[str]) -> None:
+    """On a Redis server, takes out the bench's links and the identity ids its clicks issued."""
+    names = [clicks.KEY_PREFIX + token for token in tokens]
+    for i in range(0, len(names), 10_000):
+        rt.redis.unlink(*names[i : i + 10_000])
+    idents = list(rt.redis.scan_iter(match=clicks.IDENTITY_PREFIX + "*", count=10_000))
+    for i in range(0, len(idents), 10_000):
+        chunk = idents[i : i + 10_000]
+        values = rt.redis.mget(chunk)
+        mine = [key for key, token in zip(chunk, values, strict=True) if token and token.decode() in tokens]
+        if mine:
+            rt.redis.unlink(*mine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
@@ -221,9 +235,8 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
     report(results, rt, before, shorten_per_s, size, script is not None)
-    if settings.redis_url:  # a shared server: take the bench's links out again
-        for i in range(0, len(paths), 10_000):
-            rt.redis.unlink(*[clicks.KEY_PREFIX + p.rsplit("/", 1)[1] for p in paths[i : i + 10_000]])
+    if settings.redis_url:
+        clean_redis(rt, {path.rsplit("/", 1)[1] for path in paths})
     runtime.reset()
     if not settings.redis_url:
         redisdb.stop_embedded(folder)
@@ -262,7 +275,7 @@ def report(results: dict[str, list[dict[str, float]]], rt: runtime.Runtime, befo
           f"ratio {service['rps'] / floor['rps']:.2f}")
     print(f"server CPU per request (gunicorn workers{' + embedded Redis' if rt.settings.redis_url is None else ''}): "
           f"service {service['cpu_us']:.0f} µs, floor {floor['cpu_us']:.0f} µs")
-    print(f"clicks in the stream: {recorded:,} for {answered:,} redirects wrk saw answered (warm-up included)")
+    print(f"clicks in the stream: {recorded:,} for {answered:,} redirects answered (warm-up included)")
     start = time.perf_counter()
     consumed = clicks.consume(rt.sessions, rt.redis, "bench", limit=10**9)
     consume_per_s = consumed / (time.perf_counter() - start)

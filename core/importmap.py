@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import marshal
 import re
+import struct
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
 
 from core import phones
-from core.contacts import ContactRow
 from core.errors import ImportFailed, InvalidInput, InvalidPhone
 from core.importfile import RawRow
+
+if TYPE_CHECKING:
+    from core.contacts import ContactRow
 
 PHONE_HEADERS = ("phone", "mobile", "msisdn", "telefon", "tel", "phone_number", "mobile_phone", "mobilephone", "gsm")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -17,6 +23,7 @@ TRUE = frozenset({"1", "true", "yes", "y", "tak", "t", "opted_in", "in", "x"})
 FALSE = frozenset({"0", "false", "no", "n", "nie", "f", "opted_out", "out"})
 FORMULA_START = ("=", "+", "-", "@")
 TAG_SEPARATORS = re.compile(r"[,;|]")
+FRAME = struct.Struct("!I")  # length prefix of one marshal frame on a converter process's pipes
 
 
 @dataclass(frozen=True)
@@ -105,91 +112,141 @@ class RowError:
     reason: str
 
 
-def phone_text(row: RawRow, cmap: ColumnMap) -> str:
-    """The phone cell as `convert` parses it; "" for a row that fails before its phone is read."""
-    if row.problem or len(row.cells) != cmap.width:
-        return ""
-    return unescape(row.cells[cmap.phone].strip())
-
-
-def phone_texts(rows: Sequence[RawRow], cmap: ColumnMap) -> list[str]:
-    """`phone_text` of each row (what `phones.normalize_many` gets for `convert_parsed`)."""
-    width, at = cmap.width, cmap.phone
-    return [
-        unescape(row.cells[at].strip()) if not row.problem and len(row.cells) == width else "" for row in rows
-    ]
+# What `convert_cells` makes of one row: the fields of a ContactRow, or the column, value and reason of a
+# RowError. Plain tuples, because converter processes send them back (marshal: ~2 µs a row, pickled
+# dataclasses cost ~10).
+Converted = tuple[str, dict[str, str], dict[str, bool], tuple[str, ...], dict[str, str]]
+Rejected = tuple[str | None, str | None, str]
 
 
 def convert(row: RawRow, cmap: ColumnMap, header: Sequence[str], region: str) -> ContactRow | RowError:
     """One raw row → a ContactRow, or the reason it cannot be imported (the row is then skipped whole)."""
-    try:
-        phone: str | None = phones.normalize(phone_text(row, cmap), region)
-    except InvalidPhone:
-        phone = None
-    return convert_parsed([row], [phone], cmap, header)[0][1]
+    return convert_chunk(([row], cmap, list(header), region))[0][1]
 
 
-def convert_parsed(
-    rows: Sequence[RawRow], parsed: Sequence[str | None], cmap: ColumnMap, header: Sequence[str]
+def convert_chunk(
+    args: tuple[list[RawRow], ColumnMap, list[str], str],
 ) -> list[tuple[int, ContactRow | RowError]]:
-    """`convert_chunk` with the phones already parsed: `parsed` is `phones.normalize_many` of `phone_texts`.
+    """Converts a chunk of rows to (line, result) pairs."""
+    rows, cmap, header, region = args
+    return finish_chunk(rows, convert_cells(cells_of(rows), cmap, header, region))
 
-    One loop with the mapping in locals: it runs for every row of every import (~5 µs a row).
-    """
-    attributes_at, consents_at = tuple(cmap.attributes.items()), tuple(cmap.consents.items())
-    externals_at, tags_at, width = tuple(cmap.external_ids.items()), cmap.tags, cmap.width
+
+def cells_of(rows: Sequence[RawRow]) -> list[list[str] | None]:
+    """What `convert_cells` needs of each row: its cells, or None for a row that could not be read."""
+    return [None if row.problem else row.cells for row in rows]
+
+
+def finish_chunk(
+    rows: Sequence[RawRow], converted: Sequence[Converted | Rejected | None]
+) -> list[tuple[int, ContactRow | RowError]]:
+    """Pairs each row's line with the ContactRow or RowError that `convert_cells` described."""
+    from core.contacts import ContactRow  # here, so converter processes need not load the ORM
+
     out: list[tuple[int, ContactRow | RowError]] = []
-    for row, phone in zip(rows, parsed, strict=True):
-        cells = row.cells
-        if phone is None or row.problem or len(cells) != width or "\x00" in "".join(cells):
-            out.append((row.line, _row_error(row, cmap, header)))
+    for row, item in zip(rows, converted, strict=True):
+        if item is None:
+            out.append((row.line, RowError(row.line, None, None, row.problem or "unreadable row")))
+        elif len(item) == 3:
+            out.append((row.line, RowError(row.line, *item)))  # type: ignore[arg-type]
+        else:
+            out.append((row.line, ContactRow(*item)))  # type: ignore[arg-type]
+    return out
+
+
+def convert_cells(
+    rows: Sequence[list[str] | None], cmap: ColumnMap, header: Sequence[str], region: str
+) -> list[Converted | Rejected | None]:
+    """The work of `convert` for many rows, in one loop with the mapping in locals: it runs for every row
+    of every import. A row's first problem rejects it: field count, NUL byte, phone, then consent."""
+    attributes_at, consents_at = tuple(cmap.attributes.items()), tuple(cmap.consents.items())
+    externals_at, tags_at, width, phone_at = tuple(cmap.external_ids.items()), cmap.tags, cmap.width, cmap.phone
+    out: list[Converted | Rejected | None] = []
+    for cells in rows:
+        if cells is None:
+            out.append(None)
+            continue
+        if len(cells) != width:
+            out.append((None, None, f"row has {len(cells)} fields, the header has {width}"))
+            continue
+        if "\x00" in "".join(cells):
+            out.append(_nul_error(cells, header))
+            continue
+        raw_phone = unescape(cells[phone_at].strip())
+        try:
+            phone = phones.normalize(raw_phone, region)
+        except InvalidPhone as exc:
+            why = f"not a valid phone number ({exc.message})" if raw_phone else "phone is empty"
+            out.append((cmap.phone_column, raw_phone[:255], why))
             continue
         attributes: dict[str, str] = {}
         for name, i in attributes_at:
             if value := cells[i].strip():
                 attributes[name] = unescape(value) if value[0] == "'" else value
-        consents = _consents(row, consents_at, header) if consents_at else {}
-        if isinstance(consents, RowError):
-            out.append((row.line, consents))
+        consents = _consents(cells, consents_at, header) if consents_at else {}
+        if isinstance(consents, tuple):
+            out.append(consents)
             continue
         tags = _tags(cells[tags_at]) if tags_at is not None else ()
         externals = {src: value for src, i in externals_at if (value := cells[i].strip())} if externals_at else {}
-        out.append((row.line, ContactRow(phone, attributes, consents, tags, externals)))
+        out.append((phone, attributes, consents, tags, externals))
     return out
 
 
-def _consents(row: RawRow, consents_at: Sequence[tuple[str, int]], header: Sequence[str]) -> dict[str, bool] | RowError:
+def _nul_error(cells: list[str], header: Sequence[str]) -> Rejected:
+    i = next(i for i, cell in enumerate(cells) if "\x00" in cell)  # no database stores it in text, no SMS carries it
+    return header[i], cells[i].replace("\x00", "\\0")[:255], "cell contains a NUL byte"
+
+
+def _consents(
+    cells: list[str], consents_at: Sequence[tuple[str, int]], header: Sequence[str]
+) -> dict[str, bool] | Rejected:
     consents: dict[str, bool] = {}
     for category, i in consents_at:
-        if not (value := row.cells[i].strip().lower()):
+        if not (value := cells[i].strip().lower()):
             continue
         if value not in TRUE and value not in FALSE:
-            return RowError(row.line, header[i], row.cells[i][:255], "consent must be yes/no, true/false or 1/0")
+            return header[i], cells[i][:255], "consent must be yes/no, true/false or 1/0"
         consents[category] = value in TRUE
     return consents
-
-
-def _row_error(row: RawRow, cmap: ColumnMap, header: Sequence[str]) -> RowError:
-    """Why a broken row, or one whose phone did not parse, is skipped (the first reason, in this order)."""
-    if row.problem:
-        return RowError(row.line, None, None, row.problem)
-    if len(row.cells) != cmap.width:
-        return RowError(row.line, None, None, f"row has {len(row.cells)} fields, the header has {cmap.width}")
-    for i, cell in enumerate(row.cells):
-        if "\x00" in cell:  # no database stores it in text, and no SMS can carry it
-            return RowError(row.line, header[i], cell.replace("\x00", "\\0")[:255], "cell contains a NUL byte")
-    raw_phone = unescape(row.cells[cmap.phone].strip())
-    why = f"not a valid phone number ({InvalidPhone(raw_phone).message})" if raw_phone else "phone is empty"
-    return RowError(row.line, cmap.phone_column, raw_phone[:255], why)
 
 
 def _tags(cell: str) -> tuple[str, ...]:
     return tuple(sorted({t.strip()[:100] for t in TAG_SEPARATORS.split(cell) if t.strip()}))
 
 
-def convert_chunk(
-    args: tuple[list[RawRow], ColumnMap, list[str], str],
-) -> list[tuple[int, ContactRow | RowError]]:
-    """Converts a chunk of rows to (line, result) pairs; top-level so a process pool can run it."""
-    rows, cmap, header, region = args
-    return [(row.line, convert(row, cmap, header, region)) for row in rows]
+def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+    """A converter process's loop (core/imports.py starts them): first the mapping (`mapping_frame`), then
+    frames of `cells_of` rows in and of `convert_cells` results out, until its input ends."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    setup = read_frame(stdin)
+    if setup is None:
+        return
+    fields, header, region = marshal.loads(setup)
+    cmap = ColumnMap(*fields)
+    while (data := read_frame(stdin)) is not None:
+        stdout.write(frame(convert_cells(marshal.loads(data), cmap, header, region)))
+        stdout.flush()
+
+
+def mapping_frame(cmap: ColumnMap, header: Sequence[str], region: str) -> bytes:
+    """The first frame a converter process reads."""
+    fields = (cmap.phone, cmap.phone_column, cmap.attributes, cmap.consents, cmap.external_ids, cmap.tags, cmap.width)
+    return frame((fields, list(header), region))
+
+
+def frame(value: object) -> bytes:
+    """`value` (lists, dicts, tuples, str, bool, None) marshalled, behind its length."""
+    data = marshal.dumps(value)
+    return FRAME.pack(len(data)) + data
+
+
+def read_frame(stream: BinaryIO) -> bytes | None:
+    """One frame's payload, or None at the end of the stream."""
+    head = stream.read(FRAME.size)
+    if len(head) < FRAME.size:
+        return None
+    (size,) = FRAME.unpack(head)
+    data = stream.read(size)
+    return data if len(data) == size else None

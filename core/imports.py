@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+import marshal
+import subprocess
+import sys
+import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import contacts, importmap, phones
+from core import contacts, importmap
 from core.contacts import ContactRow
 from core.errors import ImportFailed, InvalidInput, NotFound
 from core.importfile import CsvSource, RawRow, XlsxSource, open_source
@@ -26,8 +31,8 @@ from core.models.base import utcnow
 log = logging.getLogger(__name__)
 
 MAX_STORED_ERRORS = 10000  # per import; all are counted, the first ones are kept with line and reason
-PARSER_PROCESSES = 2  # phone parsers for large files; the job's own process reads and writes meanwhile
-IN_FLIGHT = 4  # chunks out at the parser processes at once (bounds memory to ~5 chunks of raw rows)
+CONVERTERS = 2  # processes converting rows of large files; the job's own process reads and writes meanwhile
+IN_FLIGHT = 4  # chunks out at the converters at once (bounds memory to ~5 chunks of raw rows)
 FORMATS = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx"}
 
 
@@ -131,17 +136,82 @@ def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
 def _converted(
     rows: Iterator[RawRow], cmap: importmap.ColumnMap, header: list[str], region: str, size: int, parallel: bool
 ) -> Iterator[list[tuple[int, ContactRow | RowError]]]:
-    """Converted chunks in file order. Phone parsing is CPU-bound (~30 µs a number, most of an import's
-    work), so large files have it done in helper processes while this one reads the file and writes."""
+    """Converted chunks in file order. For large files CONVERTERS processes convert (phone parsing, cells
+    to fields) while this one reads the file and writes; it only turns their tuples into rows."""
     chunks = _chunks(rows, size)
-    texts = partial(importmap.phone_texts, cmap=cmap)
-    if parallel:
-        parsed = phones.normalize_chunks(chunks, texts, region, PARSER_PROCESSES, IN_FLIGHT)
-    else:
-        parsed = ((chunk, phones.normalize_many(texts(chunk), region)) for chunk in chunks)
-    with closing(parsed):
-        for chunk, numbers in parsed:
-            yield importmap.convert_parsed(chunk, numbers, cmap, header)
+    if not parallel:
+        yield from map(importmap.convert_chunk, ((chunk, cmap, header, region) for chunk in chunks))
+        return
+    setup = importmap.mapping_frame(cmap, header, region)
+    converters = [_Converter(setup) for _ in range(CONVERTERS)]
+    pending: deque[tuple[list[RawRow], _Converter]] = deque()
+    try:
+        for i, chunk in enumerate(chunks):
+            converter = converters[i % CONVERTERS]
+            converter.send(importmap.cells_of(chunk))
+            pending.append((chunk, converter))
+            if len(pending) >= IN_FLIGHT:
+                chunk, converter = pending.popleft()
+                yield importmap.finish_chunk(chunk, converter.receive())
+        while pending:
+            chunk, converter = pending.popleft()
+            yield importmap.finish_chunk(chunk, converter.receive())
+    finally:
+        for converter in converters:
+            converter.close()
+
+
+class _Converter:
+    """A process running `importmap.serve`: a fresh interpreter that loads only the conversion modules
+    (~25 MB; a fork of a worker would carry the worker's heap). A thread feeds its input, so that a full
+    pipe never blocks this process while the converter waits for its results to be read."""
+
+    def __init__(self, setup: bytes) -> None:
+        root = str(Path(importmap.__file__).resolve().parents[1])
+        code = f"import sys; sys.path.insert(0, {root!r}); from core.importmap import serve; serve()"
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.unread = 0  # chunks sent whose results were not read yet
+        self._inbox: SimpleQueue[bytes | None] = SimpleQueue()
+        self._inbox.put(setup)
+        self._feeder = threading.Thread(target=self._feed, daemon=True)
+        self._feeder.start()
+
+    def send(self, rows: list[list[str] | None]) -> None:
+        self.unread += 1
+        self._inbox.put(importmap.frame(rows))
+
+    def receive(self) -> list[importmap.Converted | importmap.Rejected | None]:
+        assert self.process.stdout is not None
+        self.unread -= 1
+        data = importmap.read_frame(self.process.stdout)
+        if data is None:
+            raise RuntimeError(f"an import converter process ended with code {self.process.wait()}")
+        return marshal.loads(data)  # type: ignore[no-any-return]
+
+    def _feed(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            while (data := self._inbox.get()) is not None:
+                stdin.write(data)
+                stdin.flush()
+            stdin.close()
+        except (BrokenPipeError, ValueError):  # the converter died or was killed; receive() reports it
+            pass
+
+    def close(self) -> None:
+        """Ends the converter: at the end of its input, or at once when it still has work nobody will read."""
+        self._inbox.put(None)
+        if self.unread:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._feeder.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _write_all(
@@ -149,47 +219,67 @@ def _write_all(
     batches: Iterator[list[tuple[int, ContactRow | RowError]]], source: CsvSource | XlsxSource,
 ) -> None:
     """Writes the batches in file order. A writer thread runs one batch's statements while this thread
-    converts the next, so the database and the conversion (each ~a third of an import's time) overlap."""
+    reads, converts and de-duplicates the next, so the database's work and ours overlap."""
     totals = _Totals()
     with closing(batches), ThreadPoolExecutor(1, thread_name_prefix=f"import-{import_id}") as writer:
         pending: Future[None] | None = None
         for results in batches:
+            batch = _batch(results, source.bytes_read)
             if pending is not None:
                 pending.result()  # one batch at a time: a failed write stops the import before the next
-            pending = writer.submit(
-                _write_batch, sessions, import_id, workspace_id, results, totals, source.bytes_read
-            )
+            pending = writer.submit(_write_batch, sessions, import_id, workspace_id, batch, totals)
         if pending is not None:
             pending.result()
 
 
-def _write_batch(
-    sessions: sessionmaker[Session], import_id: int, workspace_id: int,
-    results: list[tuple[int, ContactRow | RowError]], totals: _Totals, bytes_read: int,
-) -> None:
+@dataclass
+class _Batch:
+    """A chunk's rows merged by phone, and what it adds to the import's counts."""
+
+    rows: list[ContactRow]
+    lines: dict[str, int]  # line where each phone first appeared
+    errors: list[dict[str, Any]]
+    total: int
+    failed: int
+    duplicate: int
+    bytes_read: int
+
+
+def _batch(results: list[tuple[int, ContactRow | RowError]], bytes_read: int) -> _Batch:
     merged: dict[str, ContactRow] = {}
     lines: dict[str, int] = {}
     errors: list[dict[str, Any]] = []
-    totals.total += len(results)
+    failed = duplicate = 0
     for line, item in results:
         if isinstance(item, RowError):
-            totals.failed += 1
+            failed += 1
             errors.append({"line": item.line, "column": item.column, "value": item.value, "reason": item.reason})
             continue
         earlier = merged.get(item.phone)
         if earlier is not None:
-            totals.duplicate += 1
+            duplicate += 1
             errors.append(_repeat_warning(line, item.phone, lines[item.phone]))
             item = _combine(earlier, item)
         else:
             lines[item.phone] = line
         merged[item.phone] = item
+    return _Batch(list(merged.values()), lines, errors, len(results), failed, duplicate, bytes_read)
+
+
+def _write_batch(
+    sessions: sessionmaker[Session], import_id: int, workspace_id: int, batch: _Batch, totals: _Totals
+) -> None:
+    """Merges one batch and records its errors and the import's progress, in one transaction."""
+    totals.total += batch.total
+    totals.failed += batch.failed
+    totals.duplicate += batch.duplicate
+    errors = batch.errors
     with sessions() as session, session.begin():
-        counts = contacts.merge_rows(session, workspace_id, list(merged.values()), "import", import_id)
+        counts = contacts.merge_rows(session, workspace_id, batch.rows, "import", import_id)
         totals.created += counts.created
         totals.updated += counts.updated
         totals.duplicate += len(counts.repeated)
-        errors += [_repeat_warning(lines[p], p, None) for p in counts.repeated]
+        errors += [_repeat_warning(batch.lines[p], p, None) for p in counts.repeated]
         room = MAX_STORED_ERRORS - totals.stored_errors
         if errors and room > 0:
             keep = [{"import_id": import_id, "severity": "error", **e} for e in errors[:room]]
@@ -198,7 +288,7 @@ def _write_batch(
         session.execute(
             update(ContactImport).where(ContactImport.id == import_id).values(
                 rows_total=totals.total, rows_created=totals.created, rows_updated=totals.updated,
-                rows_failed=totals.failed, rows_duplicate=totals.duplicate, bytes_read=bytes_read,
+                rows_failed=totals.failed, rows_duplicate=totals.duplicate, bytes_read=batch.bytes_read,
             )
         )
 

@@ -168,7 +168,10 @@ def short_url(link: ShortLink, domain: LinkDomain | None, default: str) -> str:
 
 
 def default_expiry(workspace: Workspace, now: datetime | None = None) -> datetime:
-    days = int((workspace.settings or {}).get("link_expiry_days") or DEFAULT_EXPIRY_DAYS)
+    """Now plus the workspace's `link_expiry_days` (1..3650), or 90 days when it is unset or not valid."""
+    days = (workspace.settings or {}).get("link_expiry_days")
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= 3650:
+        days = DEFAULT_EXPIRY_DAYS
     return (now or utcnow()) + timedelta(days=days)
 
 
@@ -274,6 +277,7 @@ _COLUMNS = ("token", "domain_id", "target_url", "contact_id", "message_id", "var
 def _insert(session: Session, options: LinkOptions, links: Sequence[NewLink]) -> None:
     """Writes the links with one COPY on PostgreSQL or one executemany on SQLite."""
     conn = session.connection()
+    links = sorted(links)  # by token: the unique index takes them in order, not at random pages
     batch = (options.workspace_id, options.suffix, options.campaign_id, options.identity_mode)
     if conn.dialect.name == "postgresql":
         _copy(conn.connection.dbapi_connection, links, (*batch, options.expires_at, utcnow()))

@@ -1,19 +1,10 @@
-"""Phone numbers: parsing any common written form into E.164, one at a time or many in helper processes."""
+"""Phone numbers: parsing any common written form into E.164."""
 
 from __future__ import annotations
 
 import functools
-import marshal
 import re
-import struct
-import subprocess
-import sys
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from queue import SimpleQueue
-from typing import BinaryIO, TypeVar
+from collections.abc import Callable, Sequence
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
@@ -26,8 +17,6 @@ _STRIP = str.maketrans("", "", " \t-.()/\u00a0'")
 _TYPES = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
           "uan", "voicemail")
 _MIN_NSN, _MAX_NSN = 2, 17  # national number lengths phonenumbers.parse accepts
-_FRAME = struct.Struct("!I")  # length prefix of one marshal frame on a helper's pipes
-T = TypeVar("T")
 
 
 def normalize(raw: object, region: str = "PL", field: str = "phone") -> str:
@@ -169,102 +158,6 @@ def normalize_many(texts: Sequence[str], region: str) -> list[str | None]:
         except InvalidPhone:
             out.append(None)
     return out
-
-
-def normalize_chunks(
-    chunks: Iterable[T], texts: Callable[[T], list[str]], region: str, processes: int, in_flight: int
-) -> Iterator[tuple[T, list[str | None]]]:
-    """Each chunk with `normalize_many` of its texts, in order, parsed in `processes` helper processes.
-
-    Parsing is CPU-bound (~30 µs a number), so the caller's process stays free for its own work. The
-    helpers are fresh interpreters that import only this module (~25 MB each; a fork of a worker would
-    carry its whole heap). At most `in_flight` chunks are out at once, which bounds memory.
-    """
-    helpers = [_Helper(region) for _ in range(processes)]
-    pending: deque[tuple[T, _Helper]] = deque()
-    try:
-        for i, chunk in enumerate(chunks):
-            helper = helpers[i % processes]
-            helper.send(texts(chunk))
-            pending.append((chunk, helper))
-            if len(pending) >= in_flight:
-                chunk, helper = pending.popleft()
-                yield chunk, helper.receive()
-        while pending:
-            chunk, helper = pending.popleft()
-            yield chunk, helper.receive()
-    finally:
-        for helper in helpers:
-            helper.close()
-
-
-class _Helper:
-    """One parser process, fed by a writer thread so that a full pipe never blocks the caller."""
-
-    def __init__(self, region: str) -> None:
-        root = str(Path(__file__).resolve().parents[1])
-        code = f"import sys; sys.path.insert(0, {root!r}); from core.phones import serve; serve({region!r})"
-        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.unread = 0  # chunks sent whose results were not read yet
-        self._outbox: SimpleQueue[bytes | None] = SimpleQueue()
-        self._writer = threading.Thread(target=self._write, daemon=True)
-        self._writer.start()
-
-    def send(self, texts: list[str]) -> None:
-        self.unread += 1
-        self._outbox.put(marshal.dumps(texts))
-
-    def receive(self) -> list[str | None]:
-        assert self.process.stdout is not None
-        self.unread -= 1
-        data = _read_frame(self.process.stdout)
-        if data is None:
-            raise RuntimeError(f"phone parser process exited with code {self.process.wait()}")
-        return marshal.loads(data)  # type: ignore[no-any-return]
-
-    def _write(self) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            while (data := self._outbox.get()) is not None:
-                stdin.write(_FRAME.pack(len(data)) + data)
-                stdin.flush()
-            stdin.close()
-        except (BrokenPipeError, ValueError):  # the helper died or was killed; receive() reports it
-            pass
-
-    def close(self) -> None:
-        """Ends the helper: at the end of its input, or at once when it still has work nobody will read."""
-        self._outbox.put(None)
-        if self.unread:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._writer.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def serve(region: str, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-    """A helper process's loop: frames of texts in, frames of `normalize_many` results out, until EOF."""
-    stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
-    while (data := _read_frame(stdin)) is not None:
-        result = marshal.dumps(normalize_many(marshal.loads(data), region))
-        stdout.write(_FRAME.pack(len(result)) + result)
-        stdout.flush()
-
-
-def _read_frame(stream: BinaryIO) -> bytes | None:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    return data if len(data) == size else None
 
 
 def region_of(e164: str) -> str | None:

@@ -115,6 +115,29 @@ def test_gdpr_erase_removes_the_contact_for_good(t, rt):
         assert session.scalar(select(func.count()).select_from(ContactTag)) == 0
 
 
+def test_gdpr_erase_unlinks_clicks_and_short_links(t, rt):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from core.models import Click, ShortLink
+    from core.models.base import utcnow
+
+    cid = t.call("POST", "/api/v1/contacts", json={"phone": "+48600100200"}).json["id"]
+    with rt.sessions() as session, session.begin():
+        link = ShortLink(token="Erase123", workspace_id=t.ws.id, target_url="https://x.example/", contact_id=cid,
+                         identity_mode="never", expires_at=utcnow() + timedelta(days=1))
+        session.add(link)
+        session.flush()
+        session.add(Click(workspace_id=t.ws.id, link_id=link.id, contact_id=cid, user_agent="Phone UA",
+                          stream_id="1-0"))
+    assert t.call("POST", f"/api/v1/contacts/{cid}/erase").status_code == 204
+    with rt.sessions() as session:
+        assert session.scalars(select(Click.contact_id)).all() == [None]
+        assert session.scalars(select(Click.user_agent)).all() == [None]
+        assert session.scalars(select(ShortLink.contact_id)).all() == [None]
+
+
 def test_gdpr_export_returns_everything_held(t):
     cid = t.call("POST", "/api/v1/contacts", json={
         "phone": "+48600100200", "attributes": {"first_name": "Ewa"},

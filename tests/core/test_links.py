@@ -146,6 +146,8 @@ def test_expiry_defaults_to_workspace_setting(rt):
     assert links.default_expiry(ws) - utcnow() > timedelta(days=89)
     ws.settings = {"link_expiry_days": 7}
     assert timedelta(days=6) < links.default_expiry(ws) - utcnow() <= timedelta(days=7)
+    ws.settings = {"link_expiry_days": "soon"}
+    assert links.default_expiry(ws) - utcnow() > timedelta(days=89)
 
 
 # -- domain pools ---------------------------------------------------------------------------------
