@@ -90,3 +90,19 @@ def test_throttle_and_ratio_change_while_sending_but_text_does_not(t, run_jobs, 
     assert texts == ["A Ann"] * 6
     refused = t.call("PATCH", f"/api/v1/campaigns/{cid}", json={"variants": [{"name": "A", "text": "new"}]})
     assert refused.status_code == 409
+
+
+def test_every_short_link_domain_at_its_limit_suspends_with_the_reason_until_one_is_added(t, run_jobs):
+    assert t.call("POST", "/api/v1/links/domains", json={"host": "s.example", "message_limit": 2}).status_code == 201
+    cid = campaign(t, variants=[{"text": "Hi {{ first_name }}: https://shop.example/sale"}])
+    t.call("POST", f"/api/v1/campaigns/{cid}/submit")
+    run_jobs()
+    suspended = t.call("GET", f"/api/v1/campaigns/{cid}").json
+    assert suspended["status"] == "suspended" and "limit" in suspended["status_reason"]
+    assert t.call("POST", "/api/v1/links/domains", json={"host": "t.example"}).status_code == 201
+    resumed = t.call("POST", f"/api/v1/campaigns/{cid}/resume")
+    assert resumed.json["status"] == "processing"
+    run_jobs()
+    messages = t.call("GET", f"/api/v1/campaigns/{cid}/messages").json["items"]
+    assert len(messages) == 6 and all("shop.example" not in m["text"] for m in messages)
+    assert {m["text"].split("//")[1].split("/")[0] for m in messages} <= {"s.example", "t.example"}
