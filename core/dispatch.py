@@ -60,19 +60,26 @@ def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> list[Cl
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
+    return take(session, list(session.scalars(query)), lease_s, now)
+
+
+def take(session: Session, ids: Sequence[int], lease_s: float, now: Any) -> list[Claimed]:
+    """Claims those of `ids` that are still waiting and unclaimed, in one UPDATE .. RETURNING.
+
+    The ids come from an earlier SELECT, which may be stale by now: another worker can have claimed, sent and
+    recorded them since (claim cleared again, status `sent`). So the UPDATE checks the status as well as the
+    claim; checking the claim alone sent such a batch twice in the unthrottled bench.
+    """
     if not ids:
         return []
-    token = uuid.uuid4().hex
-    session.execute(
-        update(Message).where(Message.id.in_(ids), Message.claim.is_(None))
-        .values(claim=token, claimed_until=now + timedelta(seconds=lease_s))
-    )
+    table = Message.__table__
     rows = session.execute(
-        select(Message.id, Message.idempotency_key, Message.phone, Message.sender, Message.text, Message.parts,
-               Message.cost).where(Message.claim == token).order_by(Message.id)
+        update(table).where(table.c.id.in_(list(ids)), table.c.claim.is_(None), table.c.status == "waiting")
+        .values(claim=uuid.uuid4().hex, claimed_until=now + timedelta(seconds=lease_s))
+        .returning(table.c.id, table.c.idempotency_key, table.c.phone, table.c.sender, table.c.text,
+                   table.c.parts, table.c.cost)
     ).all()
-    return [Claimed(*row) for row in rows]
+    return sorted((Claimed(*row) for row in rows), key=lambda m: m.id)
 
 
 def release(session: Session, ids: Sequence[int]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import Any
@@ -77,14 +76,7 @@ def claim(session: Session, workspace_id: int, n: int, lease_s: float) -> list[d
         session.execute(update(Message).where(Message.id.in_(expired), Message.status == "waiting").values(
             status="expired", status_at=now, reason="its validity ran out before it could be sent"))
     ids = [mid for mid, _, _ in rows if mid not in set(expired)]
-    if not ids:
-        return []
-    token = uuid.uuid4().hex
-    session.execute(update(Message).where(Message.id.in_(ids), Message.claim.is_(None))
-                    .values(claim=token, claimed_until=now + timedelta(seconds=lease_s)))
-    found = session.execute(select(Message.id, Message.idempotency_key, Message.phone, Message.sender, Message.text,
-                                   Message.parts, Message.cost).where(Message.claim == token).order_by(Message.id))
-    return [dispatch.Claimed(*row) for row in found]
+    return dispatch.take(session, ids, lease_s, now)
 
 
 def _aware(moment: Any) -> Any:

@@ -211,3 +211,49 @@ def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt
         rows = {m.idempotency_key: m for m in session.query(Message).filter(Message.campaign_id == cid)}
     assert (rows["k0"].status, rows["k0"].provider_message_id, rows["k0"].claim) == ("sent", "p-1", None)
     assert all(rows[k].status == "waiting" and rows[k].claim is None for k in ("k1", "k2"))
+
+
+def test_a_claim_from_a_stale_list_never_takes_a_batch_another_worker_sent(rt):
+    """Worker A selects the waiting ids; before its UPDATE runs, worker B claims the same messages, sends
+    them and records the results (claim cleared, status `sent`). A must then get nothing: the bench's
+    unthrottled run sent such a batch twice while the UPDATE re-checked only the claim."""
+    from sqlalchemy import event, select
+
+    from core import dispatch
+    from core.models import Campaign
+    from core.providers.base import SendResult
+    from tests.factories import make_workspace
+
+    ws = make_workspace(rt)
+    with db.transaction(rt.sessions) as session:
+        campaign = Campaign(workspace_id=ws.id, name="c", status="sending", audience={}, excluded={}, settings={})
+        session.add(campaign)
+        session.flush()
+        for i in range(4):
+            session.add(Message(workspace_id=ws.id, campaign_id=campaign.id, phone=f"+4860010030{i}", text="hi",
+                                idempotency_key=f"r{i}"))
+        cid = campaign.id
+
+    other: dict[str, list] = {}
+
+    def b_sends_first(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE MESSAGES SET CLAIM") and "b" not in other:
+            other["b"] = []  # once: B's own claim below passes through here too
+            with db.transaction(rt.sessions) as b_session:
+                other["b"] = dispatch.claim(b_session, cid, 4, 60)
+            with db.transaction(rt.sessions) as b_session:
+                dispatch.record_results(b_session, "simulator",
+                                        [SendResult(m.key, True, f"p-{m.id}") for m in other["b"]],
+                                        {m.key: m.id for m in other["b"]})
+
+    event.listen(rt.engine, "before_cursor_execute", b_sends_first)
+    try:
+        with db.transaction(rt.sessions) as session:
+            a_batch = dispatch.claim(session, cid, 4, 60)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", b_sends_first)
+    # SQLite: B takes all 4 and A none. PostgreSQL: A's SELECT .. FOR UPDATE SKIP LOCKED holds the rows, so B
+    # gets none. Either way each message is in exactly one batch.
+    with rt.sessions() as session:
+        ids = sorted(session.scalars(select(Message.id).where(Message.campaign_id == cid)))
+    assert sorted(m.id for m in a_batch + other["b"]) == ids
