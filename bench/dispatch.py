@@ -42,6 +42,7 @@ from core import (  # noqa: E402
     dispatch,
     migrations,
     pricing,
+    processing,
     provider_accounts,
     queues,
     redisdb,
@@ -221,7 +222,7 @@ def run_ceiling(rt: runtime.Runtime, stack: Stack, workspace_id: int,
     with db.transaction(rt.sessions) as session:  # what submit does, minus queueing the job we run here
         campaigns.set_status(session.get(Campaign, campaign_id), "submit")
     dispatch.set_halt(rt.redis, campaign_id, False)
-    runner.process(rt, campaign_id)
+    processing.process(rt, campaign_id)
     queues.queue(rt.redis, queues.SENDS).empty()  # the lanes it queued; our processes send instead
     context = multiprocessing.get_context("spawn")
     lanes = [context.Process(target=_lane_process, args=(rt.settings, campaign_id, lane)) for lane in range(2)]

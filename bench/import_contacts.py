@@ -15,7 +15,6 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/import_contacts.py` from root
 
 import phonenumbers  # noqa: E402
+import procs  # noqa: E402  (bench/procs.py: this script's directory is on sys.path)
 from sqlalchemy import Engine, delete, func, select, text  # noqa: E402
 
 from core import db, imports, jobs, migrations, redisdb, runtime, sample, storage, workspaces  # noqa: E402
@@ -39,57 +39,6 @@ MAPPING = {"phone": "Mobile", "first_name": "Name", "city": "City", "last_purcha
 CONSENT = {"consent.marketing": "Marketing"}
 FLOOR_TABLE = "bench_floor_contacts"
 FLOOR_SQLITE_ROWS = 50_000  # rows per executemany call (bounds the floor's memory)
-SAMPLE_EVERY_S = 0.05  # RSS sampling period
-
-
-class RssSampler(threading.Thread):
-    """Samples the RSS of this process plus its children (the converter processes) and keeps the peak.
-
-    The children are fresh interpreters, not forks, so their RSS adds up without counting shared pages twice
-    (bar the shared libraries).
-    """
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak_kb = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(os.getpid())))
-            self._done.wait(SAMPLE_EVERY_S)
-
-    def stop(self) -> float:
-        """Stops sampling; returns the peak in MB, never below this process's own lifetime peak."""
-        self._done.set()
-        self.join()
-        own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return max(self.peak_kb, own_kb) / 1024
-
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return
-    for tid in tids:
-        try:
-            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            yield from _tree(int(child))
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def bench_settings(data_dir: Path) -> Settings:
@@ -154,7 +103,7 @@ def run_import(
     with db.transaction(rt.sessions) as session:
         ws = workspaces.create_workspace(session, f"bench import {time.strftime('%Y-%m-%d %H:%M:%S')}",
                                          settings.default_region, settings.timezone)
-    sampler = RssSampler()
+    sampler = procs.MemorySampler()
     sampler.start()
     cpu_before = cpu_seconds(rt.engine)
     started = time.perf_counter()
@@ -178,18 +127,10 @@ def cpu_seconds(engine: Engine) -> dict[str, float]:
     if db.is_postgres(engine):
         with engine.connect() as conn:
             pids = conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
-        ticks = [_proc_ticks(pid) for pid in pids]
+        ticks = [procs.cpu_ticks(pid) for pid in pids]
         if all(t is not None for t in ticks):  # a server on another host has no /proc entries here
             out["database"] = sum(t for t in ticks if t is not None) / os.sysconf("SC_CLK_TCK")
     return out
-
-
-def _proc_ticks(pid: int) -> int | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def check_import(rt: runtime.Runtime, workspace_id: int, import_id: int, expected: int) -> list[str]:

@@ -1,10 +1,12 @@
 """Campaign preparation speed: a 1,000,000-recipient audience frozen and every message prepared.
 
 Contacts are loaded first through `contacts.merge_rows` (not measured). The measured part is what a user's
-submit starts: `actions.submit` (checks, audience counts, the job queued) and then the Processing job itself,
-`runner.process`, run in this process as a worker would run it (audience frozen, each message rendered
-from one of two A/B variants with a defaulted variable, its URL replaced by a per-recipient short link,
-analysed, priced from a price list, and persisted). The queued job is left unrun: `process` does its work.
+submit starts, as in production: `actions.submit` (checks, audience counts, the job queued), then the
+Processing job and its parts run by `--workers` real `smsconnect worker` processes (2 by default, one per core
+of this machine), until the campaign leaves Processing. Each message is rendered from one of two A/B variants
+with a defaulted variable, its URL replaced by a per-recipient short link, analysed, priced from a price list,
+and persisted. Memory is the peak of the workers' summed PSS (their forked job processes included); CPU is the
+workers' own, job processes included.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/prepare.py` from root
 
+import procs  # noqa: E402  (bench/procs.py: this script's directory is on sys.path)
 from sqlalchemy import delete, func, select  # noqa: E402
 
 from core import (  # noqa: E402
@@ -35,7 +39,6 @@ from core import (  # noqa: E402
     pricing,
     provider_accounts,
     redisdb,
-    runner,
     runtime,
     sample,
     workspaces,
@@ -48,37 +51,9 @@ QUICK_RECIPIENTS = 100_000
 GOAL_S = 60.0  # the issue's goal for 1M recipients on this 2-core machine
 GOAL_RSS_MB = 500
 LOAD_CHUNK = 20_000  # contacts per merge_rows call while loading (not measured)
-SAMPLE_EVERY_S = 0.05  # RSS sampling period
 TEXT = ("Hi {{ first_name | default('there') }}! Spring sale in {{ city | default('your city') }}: -20% until "
         "Sunday https://shop.example/spring")
 PRICE = Decimal("0.07")  # PLN per part for +48
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's RSS (the job runs in it, threads included) and keeps the peak."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak_kb = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            self.peak_kb = max(self.peak_kb, _rss_kb())
-            self._done.wait(SAMPLE_EVERY_S)
-
-    def stop(self) -> float:
-        """Stops sampling; returns the peak in MB."""
-        self._done.set()
-        self.join()
-        return max(self.peak_kb, _rss_kb()) / 1024
-
-
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def bench_settings(data_dir: Path) -> Settings:
@@ -131,26 +106,62 @@ def _in_days(days: int) -> Any:
     return utcnow() + timedelta(days=days)
 
 
-def run_processing(rt: runtime.Runtime, campaign_id: int, profile: bool = False) -> tuple[float, float, float]:
-    """Submit and the Processing job; returns (seconds, CPU seconds of this process, peak RSS MB)."""
-    import cProfile
-    import pstats
+class Workers:
+    """`--workers` `smsconnect worker` processes on the bench's database and Redis."""
 
-    profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU of this thread
-    sampler = RssSampler()
+    def __init__(self, settings: Settings, n: int) -> None:
+        env = {**os.environ, "SMSCONNECT_DATA_DIR": str(settings.data_dir), "LOG_LEVEL": "WARNING"}
+        self.children = [subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], env=env,
+                                          stdout=subprocess.DEVNULL, start_new_session=True) for _ in range(n)]
+
+    def wait_ready(self, rt: runtime.Runtime, timeout: float = 60.0) -> None:
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while len(Worker.all(connection=rt.redis)) < len(self.children):
+            if time.monotonic() > deadline or any(c.poll() is not None for c in self.children):
+                raise RuntimeError("the workers did not start")
+            time.sleep(0.1)
+
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.children]
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the workers so far, their ended job processes included."""
+        return sum(procs.cpu_ticks(pid, reaped_children=True) or 0 for pid in self.pids()) / os.sysconf(
+            "SC_CLK_TCK")
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def run_processing(rt: runtime.Runtime, campaign_id: int, workers: Workers,
+                   timeout: float = 3600) -> tuple[float, float, float]:
+    """Submit, then the workers' Processing; returns (seconds, CPU seconds of the workers, peak PSS MB)."""
+    sampler = procs.MemorySampler(workers.pids, pss=True)
     sampler.start()
-    started, cpu = time.perf_counter(), time.process_time()
+    cpu = workers.cpu_s()
+    started = time.perf_counter()
     with rt.sessions() as session:
         actions.submit(rt, session, session.get(Campaign, campaign_id))
-    if profiler:
-        profiler.enable()
-    runner.process(rt, campaign_id)  # what the worker runs for the queued job
-    if profiler:
-        profiler.disable()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    if profiler:
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(40)
-    return seconds, cpu, sampler.stop()
+    deadline = time.monotonic() + timeout
+    while _status(rt, campaign_id) == "processing" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    time.sleep(0.2)  # the last job process is reaped: its CPU then counts as the worker's
+    return seconds, workers.cpu_s() - cpu, sampler.stop()
+
+
+def _status(rt: runtime.Runtime, campaign_id: int) -> str:
+    with rt.sessions() as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
 def check(rt: runtime.Runtime, campaign_id: int, n: int) -> list[str]:
@@ -184,23 +195,29 @@ def drop_workspace(rt: runtime.Runtime, workspace_id: int) -> None:
         session.execute(delete(Workspace).where(Workspace.id == workspace_id))
 
 
-def run(n: int, data_dir: Path, profile: bool = False) -> tuple[dict[str, Any], list[str]]:
+def run(n: int, data_dir: Path, n_workers: int) -> tuple[dict[str, Any], list[str]]:
     settings = bench_settings(data_dir)
     migrations.upgrade(settings.sqlalchemy_url)
     rt = runtime.configure(settings)
+    workers = Workers(settings, n_workers)
     try:
+        workers.wait_ready(rt)
         name = rt.engine.dialect.name
         loading = time.perf_counter()
         workspace_id, campaign_id = setup(rt, n)
         print(f"{n:,} contacts loaded on {name} in {time.perf_counter() - loading:.1f} s", file=sys.stderr)
         load = os.getloadavg()[0]
-        seconds, cpu_s, peak_mb = run_processing(rt, campaign_id, profile)
-        print(f"prepared {n:,} messages in {seconds:.1f} s ({cpu_s:.1f} s CPU), peak RSS {peak_mb:.0f} MB; "
+        seconds, cpu_s, peak_mb = run_processing(rt, campaign_id, workers)
+        print(f"prepared {n:,} messages in {seconds:.1f} s ({cpu_s:.1f} s CPU of the workers), "
+              f"peak PSS {peak_mb:.0f} MB; "
               f"load average {load:.1f} on {os.cpu_count()} CPUs", file=sys.stderr)
         problems = check(rt, campaign_id, n)
+        with rt.sessions() as session:
+            parts = len(session.get(Campaign, campaign_id).prepare_plan or []) + 1
         if settings.database_url:  # a temporary SQLite file goes with its directory
             drop_workspace(rt, workspace_id)
     finally:
+        workers.stop()
         runtime.reset()
         if not settings.redis_url:
             redisdb.stop_embedded(data_dir)
@@ -216,6 +233,8 @@ def run(n: int, data_dir: Path, profile: bool = False) -> tuple[dict[str, Any], 
         "goal_rss_mb": GOAL_RSS_MB,
         "database": name,
         "batch": audience.BATCH,
+        "workers": n_workers,
+        "parts": parts,
     }
     return figures, problems
 
@@ -226,13 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_RECIPIENTS:,} recipients, not "
                                                              f"{FULL_RECIPIENTS:,}")
     parser.add_argument("--recipients", type=int, help="number of recipients (overrides --quick)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the job (slower), top functions to stderr")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2, one per core here)")
     args = parser.parse_args(argv)
     n = args.recipients if args.recipients else QUICK_RECIPIENTS if args.quick else FULL_RECIPIENTS
     if n < 1:
         parser.error("--recipients must be at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
-        figures, problems = run(n, Path(tmp), args.profile)
+        figures, problems = run(n, Path(tmp), args.workers)
     for problem in problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"prepared {figures['per_s']:,} messages/s, {figures['seconds']} s against a goal of "

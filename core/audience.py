@@ -107,12 +107,30 @@ def freeze(session: Session, campaign: Campaign) -> tuple[Audience, ColumnElemen
     duplicates = _duplicates(session, campaign)
     if duplicates:
         result.excluded["duplicate"] = duplicates
+    included = included_clause(session, campaign)
+    result.included = session.scalar(select(func.count()).select_from(Contact).where(included)) or 0
+    return result, included
+
+
+def included_clause(session: Session, campaign: Campaign) -> ColumnElement[bool]:
+    """The WHERE clause of the contacts the campaign sends to (no counting: parts of a Processing job that run
+    on other workers rebuild it from the campaign)."""
+    rules = [rule for _, rule in exclusion_rules(session, campaign)]
     # `status = 'active'` says again what the status rules leave. It lets the (workspace_id, status) index,
     # whose entries end in the id, serve `recipients`' id-ordered pages; without it SQLite reads and sorts the
     # whole workspace for every page of 5,000 (quadratic: 200 pages x 1M rows for 1M recipients).
-    included = and_(target, Contact.status == SENDABLE, *[not_(e) for e in excluded_so_far])
-    result.included = session.scalar(select(func.count()).select_from(Contact).where(included)) or 0
-    return result, included
+    return and_(_target(session, campaign), Contact.status == SENDABLE, *[not_(rule) for rule in rules])
+
+
+def part_starts(session: Session, included: ColumnElement[bool], count: int, parts: int) -> list[int]:
+    """Contact ids where parts 1..parts-1 of an id-ordered audience of `count` begin (equal sizes)."""
+    starts = []
+    for k in range(1, parts):
+        first = session.scalar(select(Contact.id).where(included).order_by(Contact.id)
+                               .offset(k * count // parts).limit(1))
+        if first is not None and (not starts or first > starts[-1]):
+            starts.append(int(first))
+    return starts
 
 
 def _duplicates(session: Session, campaign: Campaign) -> int:
@@ -135,13 +153,16 @@ def _duplicates(session: Session, campaign: Campaign) -> int:
     return max(0, named - distinct)
 
 
-def recipients(session: Session, included: ColumnElement[bool], after_id: int = 0) -> Iterator[list[Recipient]]:
-    """The included contacts in id order, 5,000 at a time (keyset paging: constant memory)."""
+def recipients(session: Session, included: ColumnElement[bool], after_id: int = 0,
+               before_id: int | None = None) -> Iterator[list[Recipient]]:
+    """The included contacts with after_id < id < before_id in id order, 5,000 at a time (keyset paging:
+    constant memory)."""
     last = after_id
     conn = session.connection()  # Core rows: the ORM's result machinery costs ~10 µs a row here
+    upper = [Contact.id < before_id] if before_id is not None else []
     while True:
         rows = conn.execute(
-            select(Contact.id, Contact.phone, Contact.attributes).where(included, Contact.id > last)
+            select(Contact.id, Contact.phone, Contact.attributes).where(included, Contact.id > last, *upper)
             .order_by(Contact.id).limit(BATCH)
         ).all()
         if not rows:

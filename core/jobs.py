@@ -39,10 +39,17 @@ def consume_clicks() -> int:
 
 
 def process_campaign(campaign_id: int) -> None:
-    """Processing: freeze the audience and prepare every message (see core/runner.py)."""
-    from core import runner
+    """Processing: freeze the audience and prepare every message (see core/processing.py)."""
+    from core import processing
 
-    runner.process(runtime.current(), campaign_id)
+    processing.process(runtime.current(), campaign_id)
+
+
+def prepare_part(campaign_id: int, part: int) -> None:
+    """One more part of a large campaign's Processing, beside the job's own (see core/processing.py)."""
+    from core import processing
+
+    processing.prepare_part(runtime.current(), campaign_id, part)
 
 
 def dispatch_lane(campaign_id: int, lane: int) -> None:

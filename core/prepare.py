@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import encoding, render
-from core.audience import Recipient
+from core.audience import Recipient, recipients
 from core.models import Campaign, CampaignVariant, Message
 from core.models.base import utcnow
 
@@ -285,12 +285,15 @@ def _copy_messages(dbapi: Any, rows: list[dict[str, Any]]) -> None:
         cur.execute("TRUNCATE new_messages")
 
 
-def resume_point(session: Session, campaign_id: int) -> tuple[int, int]:
-    """(messages already prepared, highest contact id among them): a re-run continues after it."""
-    count, last = session.execute(
-        select(func.count(), func.max(Message.contact_id)).where(Message.campaign_id == campaign_id)
-    ).one()
-    return int(count or 0), int(last or 0)
+def resume_point(session: Session, campaign_id: int, after: int = 0, before: int | None = None) -> tuple[int, int]:
+    """(messages already prepared, highest contact id among them) for contacts after < id < before: a re-run
+    continues after it."""
+    query = select(func.count(), func.max(Message.contact_id)).where(Message.campaign_id == campaign_id,
+                                                                     Message.contact_id > after)
+    if before is not None:
+        query = query.where(Message.contact_id < before)
+    count, last = session.execute(query).one()
+    return int(count or 0), int(last or after)
 
 
 def _price_lookup(session: Session, campaign: Campaign, provider: str | None) -> Any:
@@ -329,42 +332,32 @@ def _shorten(session: Session, rt: Any, campaign: Campaign, rows: list[dict[str,
         row["text"] = text
 
 
-def prepare_batches(rt: Any, campaign_id: int, included: Any, provider: str | None) -> tuple[int, int, Decimal]:
-    """Prepares every remaining recipient in committed batches; returns (messages, failed, cost) added.
+def prepare_batches(rt: Any, campaign_id: int, included: Any, provider: str | None, after: int = 0,
+                    before: int | None = None) -> bool:
+    """Prepares every remaining recipient with after < contact id < before, in committed batches.
 
-    Stops early (without error) when the campaign leaves Processing/Sending (paused or aborted meanwhile).
+    Returns False when it stopped early because the campaign left Processing (paused or aborted meanwhile).
     """
-    added = failed = 0
-    cost = Decimal(0)
     with rt.sessions() as reader:
         campaign = reader.get(Campaign, campaign_id)
         compiled = compile_variants(campaign.variants)
         picker = VariantPicker(campaign.variants)
-        done, last_id = resume_point(reader, campaign_id)
+        done, last_id = resume_point(reader, campaign_id, after, before)
         picker.skip(done)
         price_for = _price_lookup(reader, campaign, provider)
         optout = _optout_maker(rt.settings, campaign)
         start = campaign.schedule_at or utcnow()
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
-        for batch in _batches(reader, included, last_id):
+        for batch in recipients(reader, included, last_id, before):
             prepared = build_messages(campaign, compiled, picker, batch, optout, price_for, start)
             with rt.sessions() as session, session.begin():
                 live = session.get(Campaign, campaign_id)
                 if live is None or live.status not in ("processing", "sending", "started"):
-                    return added, failed, cost
+                    return False
                 _shorten(session, rt, campaign, prepared.rows)
                 finish_rows(campaign, prepared, price_for)
                 insert_messages(session, prepared.rows)
-            added += len(prepared.rows)
-            failed += prepared.failed
-            cost += prepared.cost
-    return added, failed, cost
-
-
-def _batches(session: Session, included: Any, last_id: int) -> Any:
-    from core.audience import recipients
-
-    return recipients(session, included, after_id=last_id)
+    return True
 
 
 def retune(rt: Any, campaign_id: int) -> int:

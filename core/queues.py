@@ -40,20 +40,40 @@ CAMPAIGN_TIMEOUT_S = 3600  # processing 10M recipients stays well under this
 LANE_TIMEOUT_S = 300  # a lane job hands over after ~20 s; this only catches a hang
 
 
-def enqueue_processing(connection: redis.Redis, campaign_id: int, only_if_idle: bool = False) -> bool:
-    """Queues the Processing job of a campaign (one at a time: the job id is the campaign's)."""
+def _active(connection: redis.Redis, job_id: str) -> bool:
+    """Whether the job is queued, running, or waiting for its retry."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    job_id = f"process-{campaign_id}"
-    if only_if_idle:
-        try:
-            status = Job.fetch(job_id, connection=connection, serializer=JSONSerializer).get_status()
-        except NoSuchJobError:
-            status = None
-        if status is not None and status.value in ("queued", "started", "deferred", "scheduled"):
-            return False
-    queue(connection, SENDS).enqueue("core.jobs.process_campaign", campaign_id, job_id=job_id,
+    try:
+        status = Job.fetch(job_id, connection=connection, serializer=JSONSerializer).get_status()
+    except NoSuchJobError:
+        return False
+    return status is not None and status.value in ("queued", "started", "deferred", "scheduled")
+
+
+def processing_active(connection: redis.Redis, campaign_id: int, parts: int) -> bool:
+    """Whether the Processing job of a campaign or any of its parts is queued or running."""
+    return _active(connection, f"process-{campaign_id}") or any(
+        _active(connection, f"prepare-{campaign_id}-{part}") for part in range(1, parts))
+
+
+def enqueue_processing(connection: redis.Redis, campaign_id: int, only_if_idle: bool = False,
+                       parts: int = 1) -> bool:
+    """Queues the Processing job of a campaign (one at a time: the job id is the campaign's)."""
+    if only_if_idle and processing_active(connection, campaign_id, parts):
+        return False
+    queue(connection, SENDS).enqueue("core.jobs.process_campaign", campaign_id, job_id=f"process-{campaign_id}",
+                                     job_timeout=CAMPAIGN_TIMEOUT_S, retry=Retry(max=3, interval=[5, 30, 120]))
+    return True
+
+
+def enqueue_prepare_part(connection: redis.Redis, campaign_id: int, part: int) -> bool:
+    """Queues part `part` (1..) of a campaign's Processing job, unless it is already queued or running."""
+    job_id = f"prepare-{campaign_id}-{part}"
+    if _active(connection, job_id):
+        return False
+    queue(connection, SENDS).enqueue("core.jobs.prepare_part", campaign_id, part, job_id=job_id,
                                      job_timeout=CAMPAIGN_TIMEOUT_S, retry=Retry(max=3, interval=[5, 30, 120]))
     return True
 

@@ -12,9 +12,8 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
-from core import audience, campaigns, dispatch, lifecycle, prepare, queues
-from core.errors import SmsConnectError
-from core.models import Campaign, ContentRule, ProviderAccount
+from core import campaigns, dispatch, lifecycle, queues
+from core.models import Campaign, ProviderAccount
 from core.models.base import utcnow
 from core.throttle import Throttle
 
@@ -42,78 +41,7 @@ def build_provider(rt: Any, account: ProviderAccount) -> Any:
     return provider_accounts.provider_for(rt.settings, account, _http)
 
 
-# --- processing ----------------------------------------------------------------------------------
-
-
-def _content_problem(session: Any, campaign: Campaign) -> str | None:
-    found = list(session.scalars(select(ContentRule).where(ContentRule.workspace_id == campaign.workspace_id)))
-    if not found:
-        return None
-    from core import rules
-
-    texts = {f"variant {v.name} text": v.text for v in campaign.variants}
-    for v in campaign.variants:
-        texts.update({f"variant {v.name} ({lang}) text": t for lang, t in (v.languages or {}).items()})
-    match = rules.check_content(found, texts)
-    return match.reason if match else None
-
-
-def process(rt: Any, campaign_id: int) -> None:
-    """Processing: content policy, audience frozen with exclusions, messages prepared; then Ready → Scheduled
-    or Started. Safe to re-run after a crash: prepared messages are kept and the rest continue."""
-    with rt.sessions() as session, session.begin():
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.status != lifecycle.PROCESSING:
-            return
-        problem = _content_problem(session, campaign)
-        if problem:
-            campaigns.set_status(campaign, "reject", problem)
-            return
-        frozen, included = audience.freeze(session, campaign)
-        campaign.excluded = frozen.excluded
-        account = account_for(session, campaign)
-        provider = account.provider if account else None
-    try:
-        prepare.prepare_batches(rt, campaign_id, included, provider)
-    except SmsConnectError as exc:  # e.g. every short-link domain is at its limit
-        with rt.sessions() as session, session.begin():
-            dispatch.suspend(session, session.get(Campaign, campaign_id), str(exc), rt.redis)
-        return
-    with rt.sessions() as session, session.begin():
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.status != lifecycle.PROCESSING:
-            return
-        _store_totals(session, campaign)
-        campaign.prepared_at = utcnow()
-        campaigns.set_status(campaign, "prepared")
-        _schedule_or_start(rt, campaign)
-
-
-def _store_totals(session: Any, campaign: Campaign) -> None:
-    from sqlalchemy import func
-
-    from core.models import Message
-
-    count, cost, currency = session.execute(
-        select(func.count(), func.coalesce(func.sum(Message.cost), 0), func.max(Message.currency))
-        .where(Message.campaign_id == campaign.id)).one()
-    campaign.recipients = int(count)
-    campaign.estimated_cost = Decimal(str(cost))
-    campaign.currency = currency
-
-
-def _schedule_or_start(rt: Any, campaign: Campaign) -> None:
-    due = campaign.schedule_at is None or _aware(campaign.schedule_at) <= utcnow()
-    campaigns.set_status(campaign, "start" if due else "schedule")
-    if due:
-        dispatch.set_halt(rt.redis, campaign.id, False)
-        start_lanes(rt, campaign.id)
-
-
-def _aware(moment: Any) -> Any:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# --- lanes ----------------------------------------------------------------------------------------
 
 
 def start_lanes(rt: Any, campaign_id: int, delay_s: float = 0) -> None:
@@ -309,15 +237,15 @@ def recover(rt: Any) -> dict[str, int]:
                 account = account_for(session, campaign)
                 dispatch.give_back(session, ids, _resend_safe(account))
                 report["released"] += len(ids)
-        processing = [c.id for c in live if c.status == lifecycle.PROCESSING]
+        processing = [(c.id, len(c.prepare_plan or []) + 1) for c in live if c.status == lifecycle.PROCESSING]
         lanes = [c.id for c in sending]
     for campaign_id in lanes:
         for lane in range(rt.settings.dispatch_lanes):
             if not rt.redis.exists(dispatch.LANE_KEY.format(campaign_id, lane)):
                 queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
                 report["lanes"] += 1
-    for campaign_id in processing:
-        if queues.enqueue_processing(rt.redis, campaign_id, only_if_idle=True):
+    for campaign_id, parts in processing:
+        if queues.enqueue_processing(rt.redis, campaign_id, only_if_idle=True, parts=parts):
             report["processing"] += 1
     return report
 

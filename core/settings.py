@@ -63,6 +63,8 @@ class Settings:
     import_parallel_min_rows: int = 20000  # from this many rows on, phones are parsed in 2 processes
     deleted_retention_days: int = 30  # soft-deleted contacts can be restored this long
     lease_margin_s: int = 60  # a dispatch claim outlives its batch's sending time by this; then recovery takes it
+    prepare_parts: int = 4  # most RQ jobs that prepare one campaign's messages side by side
+    prepare_part_min: int = 50_000  # recipients per part at least (smaller audiences are one job)
     dispatch_lanes: int = 2  # dispatch jobs per campaign at once (workers that can share one campaign)
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
@@ -113,6 +115,8 @@ class Settings:
             import_batch_rows=_int(env, "SMSCONNECT_IMPORT_BATCH_ROWS", 10000),
             deleted_retention_days=_int(env, "SMSCONNECT_DELETED_RETENTION_DAYS", 30),
             lease_margin_s=_int(env, "SMSCONNECT_LEASE_MARGIN_S", 60),
+            prepare_parts=_int(env, "SMSCONNECT_PREPARE_PARTS", 4),
+            prepare_part_min=_int(env, "SMSCONNECT_PREPARE_PART_MIN", 50_000),
             dispatch_lanes=_int(env, "SMSCONNECT_DISPATCH_LANES", 2),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )

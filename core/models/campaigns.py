@@ -37,6 +37,8 @@ class Campaign(Base):
     provider_account_id: Mapped[int | None] = mapped_column(BigId, default=None)
     recipients: Mapped[int] = mapped_column(Integer, default=0)  # messages prepared (incl. enqueue_failed)
     excluded: Mapped[dict[str, int]] = mapped_column(JsonDoc, default=dict)  # reason -> count
+    # Contact ids where parts 1.. of the Processing job begin (set once when the audience is frozen; [] = 1 part)
+    prepare_plan: Mapped[list[int] | None] = mapped_column(JsonDoc, default=None)
     estimated_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 4), default=None)
     currency: Mapped[str | None] = mapped_column(String(3), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
