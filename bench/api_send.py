@@ -50,7 +50,7 @@ from core.models import Campaign, Message  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = 8  # concurrent client threads: the bounded load
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))  # concurrent client threads: the bounded load (2 per gunicorn worker)
 BODY = {"to": "+48600100200", "text": "Your code is 123456. It expires in 10 minutes.", "reference": "bench"}
 PRIORITY_MESSAGES = 200
 PRIORITY_GAP_S = 0.05  # between the one-by-one transactional requests

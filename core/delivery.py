@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core import bulk
 from core.models import Contact, Message, MessageEvent, ProviderAccount, Workspace
 from core.models.base import utcnow
 from core.models.messages import FINAL_STATUSES
@@ -117,18 +118,26 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
 
 def _find(session: Session, account: ProviderAccount,
           reports: Sequence[DeliveryReport]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The account's workspace's messages that the reports name, by provider id and by key (bulk SELECTs)."""
-    columns = (Message.id, Message.status, Message.contact_id, Message.provider_message_id, Message.idempotency_key)
-    in_workspace = Message.workspace_id == account.workspace_id
+    """The account's workspace's messages that the reports name, by provider id and by key (bulk SELECTs).
+
+    The workspace and provider are checked on the rows found, not in the WHERE clause: given `workspace_id = ?`
+    there, SQLite chose the (workspace_id, created_at) index and read every message of the workspace for each
+    batch, and PostgreSQL, given `provider = ?`, filtered every message of the provider.
+    """
+    columns = (Message.id, Message.status, Message.contact_id, Message.provider_message_id, Message.idempotency_key,
+               Message.workspace_id, Message.provider)
+    ws_id = account.workspace_id
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
     for chunk in _chunks({r.provider_message_id for r in reports if r.provider_message_id}):
-        query = select(*columns).where(in_workspace, Message.provider == account.provider,
-                                       Message.provider_message_id.in_(chunk))
-        by_id.update({row.provider_message_id: row for row in session.execute(query)})
-    for chunk in _chunks({r.key for r in reports if r.key}):
-        query = select(*columns).where(in_workspace, Message.idempotency_key.in_(chunk))
-        by_key.update({row.idempotency_key: row for row in session.execute(query)})
+        query = select(*columns).where(Message.provider_message_id.in_(chunk))
+        by_id.update({row.provider_message_id: row for row in session.execute(query)
+                      if row.workspace_id == ws_id and row.provider == account.provider})
+    # A key is looked up only for reports whose provider id found nothing (most gateways send just one).
+    keys = {r.key for r in reports if r.key and (r.provider_message_id or "") not in by_id}
+    for chunk in _chunks(keys):
+        query = select(*columns).where(Message.idempotency_key.in_(chunk))
+        by_key.update({row.idempotency_key: row for row in session.execute(query) if row.workspace_id == ws_id})
     return by_id, by_key
 
 
@@ -163,11 +172,10 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
         contacts[row.id] = row.contact_id
     changed = _update(session, account.provider, final)
     now = utcnow()
-    rows = [{"message_id": mid, "status": r.status, "provider_status": (r.provider_status or "")[:64] or None,
-             "error_code": (r.error_code or "")[:32] or None, "at": r.at or now, "detail": r.detail}
-            for mid in changed for r in events[mid]]
-    if rows:
-        session.execute(insert(MessageEvent), rows)
+    rows = [(mid, r.status, (r.provider_status or "")[:64] or None, (r.error_code or "")[:32] or None, r.at or now,
+             r.detail) for mid in changed for r in events[mid]]
+    bulk.insert_rows(session, MessageEvent.__table__,
+                     ("message_id", "status", "provider_status", "error_code", "at", "detail"), rows)
     outbox.note_delivery(session, account.workspace_id, {mid: final[mid].status for mid in changed})  # CRM write-back
     errored = [cid for mid in changed if final[mid].status == "error" and (cid := contacts[mid]) is not None]
     archived = archive_contacts(session, account.workspace_id, errored) if errored else 0

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 JOB_SECONDS = 20.0  # a lane hands over to a fresh job after this long, so RQ timeouts never bite
 BATCH_SECONDS = 5.0  # a batch holds about this much sending time: pause acts within one batch
 MAX_BATCH = 500
+RESULTS_CHUNK = 500  # rows per UPDATE .. FROM (VALUES ..): 1,500 parameters at most
 FLUSH_EVERY_S = 0.2  # results reach the database at least this often
 HALT_KEY = "smsconnect:campaign:{}:halt"
 LANE_KEY = "smsconnect:campaign:{}:lane:{}"
@@ -50,21 +51,24 @@ def batch_size(per_hour: int | None) -> int:
 
 
 def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> list[Claimed]:
-    """Takes up to n waiting messages (oldest first) for this worker; another worker never gets the same ones."""
+    """Takes up to n due waiting messages (oldest first) for this worker in one UPDATE .. WHERE id IN (SELECT ..
+    LIMIT n) .. RETURNING; another worker never gets the same ones (PostgreSQL: the inner SELECT skips rows
+    another claim has locked; SQLite: the statement runs under the database's write lock)."""
     now = utcnow()
-    query = (
-        select(Message.id).where(
-            Message.campaign_id == campaign_id, Message.status == "waiting", Message.claim.is_(None),
-            or_(Message.send_after.is_(None), Message.send_after <= now),
-        ).order_by(Message.id).limit(n)
+    table = Message.__table__
+    due = (
+        select(table.c.id).where(
+            table.c.campaign_id == campaign_id, table.c.status == "waiting", table.c.claim.is_(None),
+            or_(table.c.send_after.is_(None), table.c.send_after <= now),
+        ).order_by(table.c.id).limit(n)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return take(session, list(session.scalars(query)), lease_s, now)
+        due = due.with_for_update(skip_locked=True)
+    return _claim_where(session, table.c.id.in_(due.scalar_subquery()), lease_s, now)
 
 
 def take(session: Session, ids: Sequence[int], lease_s: float, now: Any) -> list[Claimed]:
-    """Claims those of `ids` that are still waiting and unclaimed, in one UPDATE .. RETURNING.
+    """Claims those of `ids` that are still waiting and unclaimed.
 
     The ids come from an earlier SELECT, which may be stale by now: another worker can have claimed, sent and
     recorded them since (claim cleared again, status `sent`). So the UPDATE checks the status as well as the
@@ -72,9 +76,13 @@ def take(session: Session, ids: Sequence[int], lease_s: float, now: Any) -> list
     """
     if not ids:
         return []
+    return _claim_where(session, Message.__table__.c.id.in_(list(ids)), lease_s, now)
+
+
+def _claim_where(session: Session, which: Any, lease_s: float, now: Any) -> list[Claimed]:
     table = Message.__table__
     rows = session.execute(
-        update(table).where(table.c.id.in_(list(ids)), table.c.claim.is_(None), table.c.status == "waiting")
+        update(table).where(which, table.c.claim.is_(None), table.c.status == "waiting")
         .values(claim=uuid.uuid4().hex, claimed_until=now + timedelta(seconds=lease_s))
         .returning(table.c.id, table.c.idempotency_key, table.c.phone, table.c.sender, table.c.text,
                    table.c.parts, table.c.cost)
@@ -99,39 +107,28 @@ def remaining(session: Session, campaign_id: int) -> int:
 
 
 def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
-    """Writes send results in bulk (Core executemany). A delivery report that raced ahead keeps its status."""
+    """Writes send results in bulk: one UPDATE .. FROM (VALUES ..) for the accepted and one for the rejected
+    of each RESULTS_CHUNK (core/bulk.py). A delivery report that raced ahead keeps its status."""
+    from core import bulk
+
     now = utcnow()
     table = Message.__table__
-    accepted = [r for r in results if r.accepted]
-    rejected = [r for r in results if not r.accepted]
-    if accepted:
-        session.execute(
-            update(table).where(table.c.id == _bindparam("mid")).values(
-                status=_sent_unless_final(), provider=provider, provider_message_id=_bindparam("pid"),
-                sent_at=now, status_at=now, claim=None, claimed_until=None),
-            [{"mid": ids_by_key[r.key], "pid": r.provider_message_id} for r in accepted],
-        )
-    if rejected:
-        session.execute(
-            update(table).where(table.c.id == _bindparam("mid"), table.c.status == "waiting").values(
-                status="error", reason=_bindparam("why"), error_code=_bindparam("code"), provider=provider,
-                status_at=now, claim=None, claimed_until=None),
-            [{"mid": ids_by_key[r.key], "why": r.error or "rejected by the provider", "code": r.error_code}
-             for r in rejected],
-        )
-
-
-def _bindparam(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
-
-
-def _sent_unless_final() -> Any:
-    from sqlalchemy import case
-
-    status = Message.__table__.c.status
-    return case((status == "waiting", "sent"), else_=status)
+    accepted = [(ids_by_key[r.key], r.provider_message_id) for r in results if r.accepted]
+    rejected = [(ids_by_key[r.key], r.error or "rejected by the provider", r.error_code)
+                for r in results if not r.accepted]
+    for start in range(0, len(accepted), RESULTS_CHUNK):
+        bulk.update_from_rows(
+            session, table, "id", ("id", "provider_message_id"), accepted[start : start + RESULTS_CHUNK],
+            "status = CASE WHEN messages.status = 'waiting' THEN 'sent' ELSE messages.status END, "
+            "provider = :provider, provider_message_id = new.provider_message_id, sent_at = :sent_at, "
+            "status_at = :status_at, claim = NULL, claimed_until = NULL",
+            params=(("provider", provider), ("sent_at", now), ("status_at", now)))
+    for start in range(0, len(rejected), RESULTS_CHUNK):
+        bulk.update_from_rows(
+            session, table, "id", ("id", "reason", "error_code"), rejected[start : start + RESULTS_CHUNK],
+            "status = 'error', reason = new.reason, error_code = new.error_code, provider = :provider, "
+            "status_at = :status_at, claim = NULL, claimed_until = NULL",
+            where="messages.status = 'waiting'", params=(("provider", provider), ("status_at", now)))
 
 
 def halted(redis_conn: Any, campaign_id: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core import audience, campaigns, dispatch, lifecycle, prepare, queues
+from core import audience, campaigns, db, dispatch, lifecycle, prepare, queues
 from core.errors import SmsConnectError
 from core.models import Campaign, ContentRule, Message
 from core.models.base import utcnow
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DONE_KEY = "smsconnect:campaign:{}:prepared"  # Redis set of the parts that prepared all their recipients
 DONE_TTL_S = 7 * 86400
+ANALYZE_FROM = 10_000  # prepared messages from which the table statistics are refreshed at once (PostgreSQL)
 
 
 def content_problem(session: Any, campaign: Campaign) -> str | None:
@@ -110,6 +111,8 @@ def finish(rt: Any, campaign_id: int) -> None:
         campaign.currency = currency
         campaign.prepared_at = utcnow()
         campaigns.set_status(campaign, "prepared")
+        if campaign.recipients >= ANALYZE_FROM:
+            db.refresh_statistics(session, "messages")
         schedule_or_start(rt, campaign)
     rt.redis.delete(DONE_KEY.format(campaign_id))
 

@@ -20,7 +20,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_dispatch", "campaign_id", "status", "id"),
-        Index("ix_messages_provider_ref", "provider", "provider_message_id"),
+        Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_contact", "contact_id", "created_at"),
         Index("ix_messages_ws_created", "workspace_id", "created_at"),
         Index("ix_messages_ws_reference", "workspace_id", "reference"),

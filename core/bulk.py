@@ -1,0 +1,98 @@
+"""Bulk statements straight to the database driver, for the hot paths that write hundreds of rows at once.
+
+SQLAlchemy's executemany spends ~45 µs a row on parameter handling, and a VALUES construct of 500 rows takes
+~130 µs a row to compile; at thousands of messages a second that is most of a worker's time. These helpers
+write plain SQL with the driver's own placeholders and convert values with the columns' own bind processors
+(memoised per value: a batch repeats one timestamp and a few statuses), so rows are stored exactly as the
+ORM would store them. Like core/db.py, they hold the SQLite vs PostgreSQL differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+
+def _placeholder(dialect: Any) -> str:
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+def _converters(dialect: Any, table: Table, names: Sequence[str]) -> list[tuple[int, Any, dict[Any, Any]]]:
+    """(position, bind processor, memo) for the named columns that need converting on this dialect."""
+    out = []
+    for i, name in enumerate(names):
+        proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if proc is not None:
+            out.append((i, proc, {}))
+    return out
+
+
+def _convert(rows: Sequence[Sequence[Any]], converters: list[tuple[int, Any, dict[Any, Any]]]) -> list[tuple[Any, ...]]:
+    if not converters:
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        item = list(row)
+        for i, proc, seen in converters:
+            value = item[i]
+            if value is not None:
+                try:
+                    done = seen.get(value)
+                except TypeError:  # unhashable (a JSON document): no memo
+                    item[i] = proc(value)
+                    continue
+                item[i] = done if done is not None else seen.setdefault(value, proc(value))
+        out.append(tuple(item))
+    return out
+
+
+def update_from_rows(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],
+                     assignments: str, where: str = "", params: Sequence[tuple[str, Any]] = ()) -> int:
+    """`UPDATE table SET <assignments> FROM (rows) AS new WHERE table.<key> = new.<names[0]> [AND <where>]`,
+    one statement for all rows. Row values are in the order of `names` (columns of `table`; `names[0]` is
+    matched against `key`). `assignments` and `where` are SQL that may use `new.<name>` and `:name` markers,
+    filled from `params` ((column name, value) pairs, in order of appearance, converted as that column).
+    Returns the number of rows changed."""
+    if not rows:
+        return 0
+    conn = session.connection()
+    dialect = conn.dialect
+    mark = _placeholder(dialect)
+    if dialect.name == "postgresql":  # VALUES parameters have no type there: cast each to its column's
+        cells = ", ".join(f"CAST({mark} AS {table.c[name].type.compile(dialect)})" for name in names)
+    else:
+        cells = ", ".join(mark for _ in names)
+    values = ", ".join([f"({cells})"] * len(rows))
+    sql_assignments, sql_where = assignments, where
+    for name, _ in params:
+        sql_assignments = sql_assignments.replace(f":{name}", mark)
+        sql_where = sql_where.replace(f":{name}", mark)
+    statement = (f"WITH new ({', '.join(names)}) AS (VALUES {values}) "
+                 f"UPDATE {table.name} SET {sql_assignments} FROM new "
+                 f"WHERE {table.name}.{key} = new.{names[0]}" + (f" AND {sql_where}" if sql_where else ""))
+    flat = [value for row in _convert(rows, _converters(dialect, table, names)) for value in row]
+    param_names = [name for name, _ in params]
+    flat += list(_convert([[value for _, value in params]], _converters(dialect, table, param_names))[0])
+    result = conn.exec_driver_sql(statement, tuple(flat))
+    return int(result.rowcount or 0)
+
+
+def insert_rows(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Inserts many rows: SQLite, one executemany (in-process, no round trips); PostgreSQL, one COPY (a 500-row
+    multi-row INSERT took 24 ms there, executemany 16 ms, COPY a few)."""
+    if not rows:
+        return
+    conn = session.connection()
+    converted = _convert(rows, _converters(conn.dialect, table, names))
+    if conn.dialect.name == "postgresql":
+        with conn.connection.dbapi_connection.cursor() as cur:
+            with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in converted:
+                    copy.write_row(row)
+        return
+    mark = _placeholder(conn.dialect)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})",
+                         converted)
