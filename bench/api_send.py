@@ -42,6 +42,7 @@ from core import (  # noqa: E402
     pricing,
     provider_accounts,
     queues,
+    redisdb,
     runtime,
     simulator,
     workspaces,
@@ -50,7 +51,7 @@ from core.models import Campaign, Message  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))  # concurrent client threads: the bounded load (2 per gunicorn worker)
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))  # concurrent client threads: the bounded load
 BODY = {"to": "+48600100200", "text": "Your code is 123456. It expires in 10 minutes.", "reference": "bench"}
 PRIORITY_MESSAGES = 200
 PRIORITY_GAP_S = 0.05  # between the one-by-one transactional requests
@@ -243,6 +244,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
         sim.stop()
+        runtime.reset()
+        if not settings.redis_url:
+            redisdb.stop_embedded(data_dir)  # the embedded Redis outlives its clients otherwise
     figures["database"] = rt.engine.dialect.name
     figures["quick"] = args.quick
     figures["goals_met"] = (figures["ratio"] >= GOALS["ratio"] and figures["p99_ms"] < GOALS["p99_ms"]

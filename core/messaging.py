@@ -98,6 +98,7 @@ def accept_messages(rt: Any, session: Session, workspace_id: int, items: list[di
     _apply_consent(batch, drafts)
     _render(batch, drafts)
     _shorten(batch, [d for d in drafts if d.shorten and d.row["status"] == "waiting" and "://" in d.row["text"]])
+    _load_prices(batch, drafts)
     for draft in drafts:
         _finish(batch, draft)
     _insert(session, drafts, idempotency_key)
@@ -115,15 +116,24 @@ def accept_messages(rt: Any, session: Session, workspace_id: int, items: list[di
 
 def _batch(rt: Any, session: Session, workspace_id: int, source: str, create_contacts: bool) -> Batch:
     from core import provider_accounts
-    from core.pricing import PriceBook
 
     ws = session.get(Workspace, workspace_id)
     if ws is None:
         raise NotFound(f"workspace {workspace_id} not found")
     account = provider_accounts.get_default(session, workspace_id)
-    book = PriceBook.load(session, workspace_id, account.provider) if account else None
-    return Batch(session, rt, ws, source, create_contacts, utcnow(), book.price_for if book else None,
-                 account.provider if account else None)
+    return Batch(session, rt, ws, source, create_contacts, utcnow(), None, account.provider if account else None)
+
+
+def _load_prices(batch: Batch, drafts: Sequence[Draft]) -> None:
+    """The provider's prices for these recipients: only the matching rows for a short request."""
+    from core.pricing import PriceBook
+
+    if batch.provider is None:
+        return
+    numbers = [d.row["phone"] for d in drafts if d.row["status"] == "waiting"]
+    if numbers:
+        book = PriceBook.load(batch.session, batch.ws.id, batch.provider, numbers if len(numbers) <= 20 else None)
+        batch.price_for = book.price_for
 
 
 # -- checking one item ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import islice
@@ -117,12 +117,16 @@ class PriceBook:
         self._cache: dict[str, tuple[Decimal, str] | None] = {}
 
     @classmethod
-    def load(cls, session: Session, workspace_id: int, provider: str) -> PriceBook:
-        rows = session.execute(
-            select(Price.prefix, Price.price_per_part, Price.currency).where(
-                Price.workspace_id == workspace_id, Price.provider == provider.strip().lower()
-            )
-        )
+    def load(cls, session: Session, workspace_id: int, provider: str,
+             numbers: Sequence[str] | None = None) -> PriceBook:
+        """The whole price list; with `numbers`, only the prices whose prefix could match one of them (a
+        request of a few messages needs one or two rows of a list of hundreds)."""
+        query = select(Price.prefix, Price.price_per_part, Price.currency).where(
+            Price.workspace_id == workspace_id, Price.provider == provider.strip().lower())
+        if numbers is not None:
+            digits = {n[1:] if n[:1] == "+" else n for n in numbers}
+            query = query.where(Price.prefix.in_(sorted({d[:i] for d in digits for i in range(1, len(d) + 1)})))
+        rows = session.execute(query)
         return cls({prefix: (Decimal(price).quantize(PLACES), currency) for prefix, price, currency in rows})
 
     def __len__(self) -> int:

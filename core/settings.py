@@ -56,7 +56,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 2  # gunicorn worker processes
-    worker_processes: int = 1  # RQ workers started by `smsconnect up`
+    worker_processes: int = 3  # RQ workers started by `smsconnect up`: dispatch lanes + 1
     max_body_bytes: int = 1024 * 1024  # JSON request bodies; larger → 413
     max_upload_bytes: int = 4 * 1024**3  # import file uploads
     import_batch_rows: int = 10000  # rows written per transaction during an import (~30 MB of a job's memory)
@@ -109,7 +109,7 @@ class Settings:
             host=env.get("HOST") or "127.0.0.1",
             port=port,
             web_workers=_int(env, "WEB_CONCURRENCY", 2),
-            worker_processes=_int(env, "SMSCONNECT_WORKERS", 1),
+            worker_processes=_int(env, "SMSCONNECT_WORKERS", 3),
             max_body_bytes=_int(env, "SMSCONNECT_MAX_BODY_BYTES", 1024 * 1024),
             max_upload_bytes=_int(env, "SMSCONNECT_MAX_UPLOAD_BYTES", 4 * 1024**3),
             import_batch_rows=_int(env, "SMSCONNECT_IMPORT_BATCH_ROWS", 10000),

@@ -97,9 +97,13 @@ def create_key(session: Session, workspace_id: int, role: str, name: str = "") -
 
 def authenticate(session: Session, secret: str) -> KeyIdentity | None:
     """The workspace and role of a key, or None for an unknown or revoked key."""
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
-    if key is None or key.revoked_at is not None:
+    # The workspace comes along in the same query: nearly every request reads it next, from the identity map.
+    found = session.execute(select(ApiKey, Workspace).join(Workspace, Workspace.id == ApiKey.workspace_id)
+                            .where(ApiKey.key_hash == hash_key(secret))).first()
+    if found is None or found[0].revoked_at is not None:
         return None
+    key = found[0]
+    session.info.setdefault("keep", []).append(found[1])  # the identity map holds weak references only
     return KeyIdentity(key.workspace_id, key.role, key.id)
 
 

@@ -118,7 +118,7 @@ def test_up_serves_and_ctrl_c_stops_every_process(tmp_path, settings):
         else:
             raise AssertionError("the web server did not answer")
         children = subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
-        assert len(children) == 3  # web server, one worker, the scheduler
+        assert len(children) == 5  # web server, three workers (the default: dispatch lanes + 1), the scheduler
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=30)
     finally:

@@ -103,7 +103,7 @@ def _simulator_argv(settings: Settings) -> list[str]:
 
 
 @click.command()
-@click.option("--workers", type=int, default=None, help="RQ worker processes (default SMSCONNECT_WORKERS or 1)")
+@click.option("--workers", type=int, default=None, help="RQ worker processes (default SMSCONNECT_WORKERS or 3)")
 @click.option("--simulator/--no-simulator", default=True, help="also run the local carrier simulator")
 def up(workers: int | None, simulator: bool) -> None:
     """Everything on one machine: web server, RQ worker(s), the scheduler and the carrier simulator.
