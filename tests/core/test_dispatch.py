@@ -182,10 +182,9 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(live, settings):
         assert session.query(Message).filter(Message.campaign_id == cid, Message.status == "waiting").count() == 0
 
 
-def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt):
-    from core import dispatch
+def sending_campaign(rt, n: int, key_prefix: str) -> int:
+    """A Sending campaign with n waiting messages keyed `<key_prefix>0..`, made directly in the database."""
     from core.models import Campaign
-    from core.providers.base import ProviderUnavailable, SendResult
     from tests.factories import make_workspace
 
     ws = make_workspace(rt)
@@ -193,10 +192,17 @@ def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt
         campaign = Campaign(workspace_id=ws.id, name="c", status="sending", audience={}, excluded={}, settings={})
         session.add(campaign)
         session.flush()
-        for i in range(3):
-            session.add(Message(workspace_id=ws.id, campaign_id=campaign.id, phone=f"+4860010020{i}", text="hi",
-                                idempotency_key=f"k{i}"))
-        cid = campaign.id
+        for i in range(n):
+            session.add(Message(workspace_id=ws.id, campaign_id=campaign.id, phone=f"+486001003{i:02d}", text="hi",
+                                idempotency_key=f"{key_prefix}{i}"))
+        return campaign.id
+
+
+def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt):
+    from core import dispatch
+    from core.providers.base import ProviderUnavailable, SendResult
+
+    cid = sending_campaign(rt, 3, "k")
     with db.transaction(rt.sessions) as session:
         batch = dispatch.claim(session, cid, 3, 60)
 
@@ -220,19 +226,9 @@ def test_a_claim_from_a_stale_list_never_takes_a_batch_another_worker_sent(rt):
     from sqlalchemy import event, select
 
     from core import dispatch
-    from core.models import Campaign
     from core.providers.base import SendResult
-    from tests.factories import make_workspace
 
-    ws = make_workspace(rt)
-    with db.transaction(rt.sessions) as session:
-        campaign = Campaign(workspace_id=ws.id, name="c", status="sending", audience={}, excluded={}, settings={})
-        session.add(campaign)
-        session.flush()
-        for i in range(4):
-            session.add(Message(workspace_id=ws.id, campaign_id=campaign.id, phone=f"+4860010030{i}", text="hi",
-                                idempotency_key=f"r{i}"))
-        cid = campaign.id
+    cid = sending_campaign(rt, 4, "r")
 
     other: dict[str, list] = {}
 
