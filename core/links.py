@@ -5,26 +5,31 @@ one recipient, so a click is attributed to a contact, message, campaign and vari
 record; Redis holds `token → target` (a small hash, expiring with the link) for the redirect's hot path.
 The campaign prepare step calls `shorten_batch` per batch of recipients: tokens are generated in bulk,
 rows are written with COPY (PostgreSQL) or one executemany (SQLite), and Redis is filled by one script
-call per 1,000 links.
+call per 1,000 links. The domains a link may use, and their limits, are the pool in `core/domains.py`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
-from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clicks
-from core.errors import Conflict, InvalidInput, NotFound
+from core.domains import HOST_NAME, allocate, reserve
+
+# Re-exported: connector/api/links.py and tests call these as `links.X`; new code imports them from core.domains.
+from core.domains import add_domain as add_domain
+from core.domains import get_domain as get_domain
+from core.domains import update_domain as update_domain
+from core.errors import InvalidInput
 from core.models import LinkDomain, ShortLink, Workspace
 from core.models.base import utcnow
 from core.models.links import IDENTITY_MODES
@@ -33,7 +38,6 @@ TOKEN_LENGTH = 8  # characters of base62: 62**8 ≈ 2.2e14 tokens, so a collisio
 TOKEN_ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 DEFAULT_EXPIRY_DAYS = 90  # workspace.settings["link_expiry_days"] overrides it
 MAX_URL_LENGTH = 2048  # characters of a target URL
-ALLOCATE_ATTEMPTS = 5  # re-reads of the domain pool after losing a race to another worker
 INSERT_ATTEMPTS = 3  # a batch whose tokens collide with existing ones is retried with new tokens
 # Paths under these first segments belong to the app, so they can never be a suffix.
 RESERVED_SUFFIXES = frozenset({"api", "u", "admin", "static", "healthz", "webhooks", "metrics", "favicon.ico"})
@@ -43,7 +47,6 @@ _URL = re.compile(r"https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}*]", re.IGNORECASE)
 _URL_REST = re.compile(r"[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}*]")
 _PAIRS = {")": "(", "]": "["}
 _SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,40}")
-_HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 # Bytes below 248 (= 4 × 62) map evenly onto the alphabet; the rest are dropped, so tokens are uniform.
 _BYTE_TO_CHAR = bytes(TOKEN_ALPHABET[b % 62] for b in range(256))
 _DROP = bytes(range(248, 256))
@@ -111,7 +114,7 @@ def check_url(url: str, name: str = "target_url") -> str:
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise InvalidInput(name, f"{url!r} is not a valid URL", url) from None
-    named = host == "localhost" or (_HOST.fullmatch(host) is not None and "." in host.strip("."))
+    named = host == "localhost" or (HOST_NAME.fullmatch(host) is not None and "." in host.strip("."))
     if parts.scheme.lower() not in ("http", "https") or not named:
         raise InvalidInput(name, f"{url!r} is not a valid http(s) URL with a host name", url)
     if url.isascii():
@@ -311,139 +314,6 @@ def _copy(dbapi: Any, links: Sequence[NewLink], batch: tuple[Any, ...]) -> None:
             copy.write(data)
     except psycopg.errors.UniqueViolation as exc:
         raise IntegrityError("COPY short_links", None, exc) from exc
-
-
-# -- domain pools --------------------------------------------------------------------------------
-
-
-class DomainsExhausted(Conflict):
-    """Every short-link domain of the workspace is at its messaging limit (the campaign is suspended)."""
-
-
-class _Raced(Exception):
-    """Another worker took a domain's room between our read and our update."""
-
-
-def check_host(host: str, name: str = "host") -> str:
-    host = (host or "").strip().lower().rstrip(".")
-    if not _HOST.fullmatch(host) or "." not in host:
-        raise InvalidInput(name, f"{host!r} is not a host name like s.example.com", host)
-    return host
-
-
-def _spread(used: Sequence[int], rooms: Sequence[int], n: int) -> list[int]:
-    """Water-filling: gives the `n` messages to the least-used domains first, levelling their counts."""
-    def fill(level: int) -> list[int]:
-        return [max(0, min(level - u, r)) for u, r in zip(used, rooms, strict=True)]
-
-    lo, hi = min(used), max(used) + n
-    while lo < hi:  # the lowest level that holds n
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if sum(fill(mid)) >= n else (mid + 1, hi)
-    counts, upper = fill(lo - 1), fill(lo)
-    extra = n - sum(counts)
-    for i in range(len(counts)):
-        if extra and upper[i] > counts[i]:
-            counts[i] += 1
-            extra -= 1
-    return counts
-
-
-def allocate(session: Session, workspace_id: int, n: int) -> list[tuple[LinkDomain | None, int]]:
-    """Reserves room for `n` messages on the least-used active domains: [(domain, messages), ...].
-
-    A workspace without domains uses the installation's own URL (domain None). The counts hold across
-    workers: each domain's share is taken by `UPDATE ... WHERE messages_used + k <= message_limit`, and
-    a lost race re-reads the pool. Raises DomainsExhausted, naming the reason, when the room is short.
-    """
-    for _attempt in range(ALLOCATE_ATTEMPTS):
-        pool = session.scalars(
-            select(LinkDomain).where(LinkDomain.workspace_id == workspace_id, LinkDomain.active.is_(True))
-            .order_by(LinkDomain.messages_used, LinkDomain.id).execution_options(populate_existing=True)
-        ).all()
-        if not pool:
-            if session.scalar(select(LinkDomain.id).where(LinkDomain.workspace_id == workspace_id).limit(1)):
-                raise DomainsExhausted("no active short-link domain: every domain of the workspace is deactivated")
-            return [(None, n)]
-        rooms = [n if d.message_limit is None else max(0, d.message_limit - d.messages_used) for d in pool]
-        if sum(rooms) < n:
-            hosts = ", ".join(f"{d.host} ({d.messages_used}/{d.message_limit})" for d in pool)
-            raise DomainsExhausted(f"every short-link domain is at its messaging limit: {n} messages need "
-                                   f"links but only {sum(rooms)} fit ({hosts}); add a domain or raise a limit")
-        counts = _spread([d.messages_used for d in pool], rooms, n)
-        try:
-            with session.begin_nested():
-                for domain, k in zip(pool, counts, strict=True):
-                    if k:
-                        _take(session, domain, k)
-        except _Raced:
-            continue
-        return [(d, k) for d, k in zip(pool, counts, strict=True) if k]
-    raise DomainsExhausted(f"short-link domains are contended: no room found in {ALLOCATE_ATTEMPTS} attempts")
-
-
-def reserve(session: Session, workspace_id: int, domain_id: int, n: int) -> LinkDomain:
-    """Reserves room for `n` messages on one given domain of the workspace."""
-    domain = get_domain(session, workspace_id, domain_id)
-    if not domain.active:
-        raise DomainsExhausted(f"short-link domain {domain.host} is deactivated")
-    try:
-        with session.begin_nested():
-            _take(session, domain, n)
-    except _Raced:
-        raise DomainsExhausted(f"short-link domain {domain.host} is at its messaging limit "
-                               f"({domain.message_limit})") from None
-    return domain
-
-
-def _take(session: Session, domain: LinkDomain, k: int) -> None:
-    room = or_(LinkDomain.message_limit.is_(None), LinkDomain.messages_used + k <= LinkDomain.message_limit)
-    result = session.execute(
-        update(LinkDomain).where(LinkDomain.id == domain.id, LinkDomain.active.is_(True), room)
-        .values(messages_used=LinkDomain.messages_used + k).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise _Raced(domain.host)
-    session.expire(domain, ["messages_used"])
-
-
-def get_domain(session: Session, workspace_id: int, domain_id: int) -> LinkDomain:
-    domain = session.get(LinkDomain, domain_id)
-    if domain is None or domain.workspace_id != workspace_id:
-        raise NotFound(f"short-link domain {domain_id} not found")
-    return domain
-
-
-def add_domain(session: Session, workspace_id: int, host: str, message_limit: int | None = None,
-               scheme: str = "https") -> LinkDomain:
-    host = check_host(host)
-    if scheme not in ("https", "http"):
-        raise InvalidInput("scheme", "must be https or http", scheme)
-    if message_limit is not None and message_limit < 0:
-        raise InvalidInput("message_limit", "must be 0 or more (leave it out for no limit)", message_limit)
-    taken = select(LinkDomain.id).where(LinkDomain.workspace_id == workspace_id, LinkDomain.host == host)
-    if session.scalar(taken) is not None:
-        raise Conflict(f"short-link domain {host} already exists in this workspace")
-    domain = LinkDomain(workspace_id=workspace_id, host=host, scheme=scheme, message_limit=message_limit,
-                        messages_used=0, active=True)
-    session.add(domain)
-    session.flush()
-    return domain
-
-
-def update_domain(session: Session, workspace_id: int, domain_id: int, changes: Mapping[str, Any]) -> LinkDomain:
-    """Changes a domain's limit (None = unlimited) or active flag; a deactivated domain gets no new links
-    but its existing links keep working."""
-    domain = get_domain(session, workspace_id, domain_id)
-    if "message_limit" in changes:
-        limit = changes["message_limit"]
-        if limit is not None and limit < 0:
-            raise InvalidInput("message_limit", "must be 0 or more (null for no limit)", limit)
-        domain.message_limit = limit
-    if "active" in changes:
-        domain.active = bool(changes["active"])
-    session.flush()
-    return domain
 
 
 # -- single links ---------------------------------------------------------------------------------

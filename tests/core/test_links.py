@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from connector import redirect
 from core import clicks, db, links, segments
+from core.domains import DomainsExhausted
 from core.errors import InvalidInput
-from core.links import DomainsExhausted, LinkOptions, Recipient
+from core.links import LinkOptions, Recipient
 from core.models import Click, LinkDomain, ShortLink
 from core.models.base import utcnow
 from tests.factories import make_contact, make_workspace
