@@ -10,6 +10,7 @@ ORM would store them. Like core/db.py, they hold the SQLite vs PostgreSQL differ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -96,3 +97,45 @@ def insert_rows(session: Session, table: Table, names: Sequence[str], rows: Sequ
     mark = _placeholder(conn.dialect)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})",
                          converted)
+
+
+def insert_new(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]],
+               unique: str) -> None:
+    """Inserts rows, skipping those whose `unique` column value is already stored (a re-run after a crash).
+
+    SQLite: one executemany of INSERT .. ON CONFLICT DO NOTHING. PostgreSQL: COPY (text format, built as one
+    string) into a temporary table, then INSERT .. SELECT .. ON CONFLICT DO NOTHING: COPY itself cannot skip.
+    Values must be text, numbers, Decimals, datetimes or None.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    columns = ", ".join(names)
+    if conn.dialect.name != "postgresql":
+        marks = ", ".join(_placeholder(conn.dialect) for _ in names)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT ({unique}) DO NOTHING",
+                             _convert(rows, _converters(conn.dialect, table, names)))
+        return
+    data = "".join(["\t".join([_copy_field(value) for value in row]) + "\n" for row in rows])
+    with conn.connection.dbapi_connection.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS new_{table.name} AS "
+                    f"SELECT {columns} FROM {table.name} WITH NO DATA")
+        with cur.copy(f"COPY new_{table.name} ({columns}) FROM STDIN") as copy:
+            copy.write(data)
+        cur.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM new_{table.name} "
+                    f"ON CONFLICT ({unique}) DO NOTHING")
+        cur.execute(f"TRUNCATE new_{table.name}")
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

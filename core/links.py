@@ -24,11 +24,6 @@ from sqlalchemy.orm import Session
 
 from core import clicks
 from core.domains import HOST_NAME, allocate, reserve
-
-# Re-exported: connector/api/links.py and tests call these as `links.X`; new code imports them from core.domains.
-from core.domains import add_domain as add_domain
-from core.domains import get_domain as get_domain
-from core.domains import update_domain as update_domain
 from core.errors import InvalidInput
 from core.models import LinkDomain, ShortLink, Workspace
 from core.models.base import utcnow

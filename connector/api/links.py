@@ -23,7 +23,7 @@ from connector.schemas.links import (
     LinkPage,
     UsageOut,
 )
-from core import clicks, links
+from core import clicks, domains, links
 from core.errors import InvalidInput, NotFound
 from core.models import Contact, LinkDomain, ShortLink, Workspace
 
@@ -125,7 +125,7 @@ class DomainList(MethodView):
     @blp.response(201, DomainOut)
     def post(self, data: dict[str, Any]) -> LinkDomain:
         """Add a short-link domain (point its DNS at this installation) with an optional messaging limit."""
-        return links.add_domain(db(), workspace_id(), data["host"], data["message_limit"], data["scheme"])
+        return domains.add_domain(db(), workspace_id(), data["host"], data["message_limit"], data["scheme"])
 
 
 @blp.route("/domains/<int:domain_id>")
@@ -133,17 +133,17 @@ class DomainItem(MethodView):
     @requires("viewer")
     @blp.response(200, DomainOut)
     def get(self, domain_id: int) -> LinkDomain:
-        return links.get_domain(db(), workspace_id(), domain_id)
+        return domains.get_domain(db(), workspace_id(), domain_id)
 
     @requires("admin")
     @blp.arguments(DomainPatch)
     @blp.response(200, DomainOut)
     def patch(self, data: dict[str, Any], domain_id: int) -> LinkDomain:
         """Change the messaging limit (null = none) or reactivate / deactivate the domain."""
-        return links.update_domain(db(), workspace_id(), domain_id, data)
+        return domains.update_domain(db(), workspace_id(), domain_id, data)
 
     @requires("admin")
     @blp.response(204)
     def delete(self, domain_id: int) -> None:
         """Deactivate: no new links on it; links already sent keep redirecting."""
-        links.update_domain(db(), workspace_id(), domain_id, {"active": False})
+        domains.update_domain(db(), workspace_id(), domain_id, {"active": False})

@@ -10,7 +10,7 @@ import redis
 from sqlalchemy import select, update
 
 from connector import redirect
-from core import clicks, db, links, optout
+from core import clicks, db, domains, links, optout
 from core.links import LinkOptions, Recipient
 from core.models import Click, Consent, ShortLink
 from core.models.base import utcnow
@@ -131,7 +131,7 @@ def test_flushed_scripts_are_loaded_again_and_a_dead_redis_still_redirects(clien
 def test_link_domain_must_match_the_host(client, rt):
     ws = make_workspace(rt)
     with db.transaction(rt.sessions) as session:
-        links.add_domain(session, ws.id, "s.example", None)
+        domains.add_domain(session, ws.id, "s.example", None)
         opts = LinkOptions(ws.id, utcnow() + timedelta(days=1))
         (text,) = links.shorten_batch(session, rt.redis, opts, [("https://t.example", Recipient())], "http://x")
     path = "/" + text.split("/", 3)[3]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector import redirect
-from core import clicks, db, links, segments
+from core import clicks, db, domains, links, segments
 from core.domains import DomainsExhausted
 from core.errors import InvalidInput
 from core.links import LinkOptions, Recipient
@@ -31,7 +31,7 @@ def shorten(rt, ws_id, items, **kw):
 
 def add_domains(rt, ws_id, *specs):
     with db.transaction(rt.sessions) as session:
-        return [links.add_domain(session, ws_id, host, limit).id for host, limit in specs]
+        return [domains.add_domain(session, ws_id, host, limit).id for host, limit in specs]
 
 
 def hit(rt, text, agent="Mozilla/5.0 (iPhone)"):
@@ -186,7 +186,7 @@ def test_deactivated_pool_is_exhausted_but_no_pool_uses_own_url(rt):
     assert shorten(rt, ws.id, [("https://t.example", Recipient())])[0].startswith(f"{BASE}/")
     (domain_id,) = add_domains(rt, ws.id, ("a.example", None))
     with db.transaction(rt.sessions) as session:
-        links.update_domain(session, ws.id, domain_id, {"active": False})
+        domains.update_domain(session, ws.id, domain_id, {"active": False})
     with pytest.raises(DomainsExhausted, match="deactivated"):
         shorten(rt, ws.id, [("https://t.example", Recipient())])
 
