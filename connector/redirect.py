@@ -29,7 +29,7 @@ from core import clicks, optout
 from core.errors import NotFound
 from core.links import RESERVED_SUFFIXES
 from core.models import Click, LinkDomain, ShortLink, Workspace
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Redirector:
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        if row is None or clicks.aware(row.expires_at) <= utcnow():
+        if row is None or as_utc(row.expires_at) <= utcnow():
             return None
         return row
 

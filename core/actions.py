@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,7 +9,7 @@ from sqlalchemy.orm import Session
 from core import audience, campaigns, dispatch, lifecycle, queues
 from core.errors import InvalidInput
 from core.models import Campaign
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 
 
 def submit(rt: Any, session: Session, campaign: Campaign) -> Campaign:
@@ -40,7 +39,7 @@ def resume(rt: Any, session: Session, campaign: Campaign) -> Campaign:
     """Paused or Suspended → wherever the work stands: preparing, scheduled, or sending."""
     if campaign.prepared_at is None:
         target = lifecycle.PROCESSING
-    elif campaign.schedule_at is not None and _aware(campaign.schedule_at) > utcnow():
+    elif campaign.schedule_at is not None and as_utc(campaign.schedule_at) > utcnow():
         target = lifecycle.SCHEDULED
     else:
         target = lifecycle.STARTED
@@ -76,7 +75,3 @@ def tune(rt: Any, session: Session, campaign: Campaign, data: dict[str, Any]) ->
         session.commit()
         queues.queue(rt.redis, queues.SENDS).enqueue("core.jobs.retune_campaign", campaign.id)
     return campaign
-
-
-def _aware(moment: Any) -> Any:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

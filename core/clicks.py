@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import db, segments
 from core.errors import InvalidInput, NotFound
 from core.models import Click, Contact, LinkDomain, ShortLink
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ WARM_CHUNK = 1000  # links per WARM_LINKS call
 
 def redis_expiry_ms(expires_at: datetime) -> int:
     """When a link leaves Redis: at its expiry, or after the hot window if that comes first."""
-    return int(min(aware(expires_at), utcnow() + timedelta(days=HOT_DAYS)).timestamp() * 1000)
+    return int(min(as_utc(expires_at), utcnow() + timedelta(days=HOT_DAYS)).timestamp() * 1000)
 
 
 def warm(client: Any, token: str, target: str, mode: str, host: str, suffix: str | None,
@@ -96,11 +96,6 @@ def warm_many(client: redis.Redis, links: Sequence[tuple[str, str, str]], mode: 
         lines = "".join([f"{token}\t{target}\t{host}\n" for token, target, host in links[i : i + WARM_CHUNK]])
         script(keys=[], args=[*head, lines, KEY_PREFIX], client=pipe)
     pipe.execute()
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Warming(threading.Thread):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput
 from core.models import ApiIdempotency
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 
 KEEP_S = 24 * 3600  # an answer is kept (and a key is bound to its body) this long
 MAX_KEY = 255  # characters
@@ -33,12 +33,6 @@ def body_hash(body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _aware(moment: Any) -> Any:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def begin(session: Session, workspace_id: int, key: str, digest: str) -> Any | None:
     """Reserves the key for this body; returns the stored answer when the same body came before.
 
@@ -49,7 +43,7 @@ def begin(session: Session, workspace_id: int, key: str, digest: str) -> Any | N
     if not key or len(key) > MAX_KEY:
         raise InvalidInput("Idempotency-Key", f"must be 1..{MAX_KEY} characters", key)
     row = session.get(ApiIdempotency, (workspace_id, key))
-    if row is not None and utcnow() - _aware(row.created_at) > timedelta(seconds=KEEP_S):
+    if row is not None and utcnow() - as_utc(row.created_at) > timedelta(seconds=KEEP_S):
         session.delete(row)
         session.flush()
         row = None

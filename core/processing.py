@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from core import audience, campaigns, db, dispatch, lifecycle, prepare, queues
 from core.errors import SmsConnectError
 from core.models import Campaign, ContentRule, Message
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,8 @@ def finish(rt: Any, campaign_id: int) -> None:
 def schedule_or_start(rt: Any, campaign: Campaign) -> None:
     from core.runner import start_lanes
 
-    due = campaign.schedule_at is None or _aware(campaign.schedule_at) <= utcnow()
+    due = campaign.schedule_at is None or as_utc(campaign.schedule_at) <= utcnow()
     campaigns.set_status(campaign, "start" if due else "schedule")
     if due:
         dispatch.set_halt(rt.redis, campaign.id, False)
         start_lanes(rt, campaign.id)
-
-
-def _aware(moment: Any) -> Any:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

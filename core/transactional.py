@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, func, or_, select, update
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core import dispatch, queues
 from core.models import Message, Workspace
-from core.models.base import utcnow
+from core.models.base import as_utc, utcnow
 from core.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -70,17 +70,13 @@ def claim(session: Session, workspace_id: int, n: int, lease_s: float) -> list[d
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
-    expired = [mid for mid, created, validity in rows if validity and _aware(created) + timedelta(
+    expired = [mid for mid, created, validity in rows if validity and as_utc(created) + timedelta(
         seconds=validity) < now]
     if expired:
         session.execute(update(Message).where(Message.id.in_(expired), Message.status == "waiting").values(
             status="expired", status_at=now, reason="its validity ran out before it could be sent"))
     ids = [mid for mid, _, _ in rows if mid not in set(expired)]
     return dispatch.take(session, ids, lease_s, now)
-
-
-def _aware(moment: Any) -> Any:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run(rt: Any, workspace_id: int) -> None:
@@ -118,7 +114,7 @@ def _kick_when_due(rt: Any, session: Session, workspace_id: int) -> None:
         Message.campaign_id.is_(None), Message.status == "waiting", Message.workspace_id == workspace_id,
         Message.claim.is_(None)))
     if due is not None:
-        wait = (_aware(due) - utcnow()).total_seconds()
+        wait = (as_utc(due) - utcnow()).total_seconds()
         if 0 < wait <= 60:
             kick(rt.redis, workspace_id, wait)
 
