@@ -9,12 +9,15 @@ ORM would store them. Like core/db.py, they hold the SQLite vs PostgreSQL differ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
+
+_MARKER = re.compile(r"(?<!:):([a-z_]+)")  # `:name` in the SQL given to update_from_rows, not PostgreSQL's `::`
 
 
 def _placeholder(dialect: Any) -> str:
@@ -51,12 +54,11 @@ def _convert(rows: Sequence[Sequence[Any]], converters: list[tuple[int, Any, dic
 
 
 def update_from_rows(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],
-                     assignments: str, where: str = "", params: Sequence[tuple[str, Any]] = ()) -> int:
+                     assignments: str, where: str = "", params: Mapping[str, Any] | None = None) -> int:
     """`UPDATE table SET <assignments> FROM (rows) AS new WHERE table.<key> = new.<names[0]> [AND <where>]`,
     one statement for all rows. Row values are in the order of `names` (columns of `table`; `names[0]` is
-    matched against `key`). `assignments` and `where` are SQL that may use `new.<name>` and `:name` markers,
-    filled from `params` ((column name, value) pairs, in order of appearance, converted as that column).
-    Returns the number of rows changed."""
+    matched against `key`). `assignments` and `where` are SQL that may use `new.<name>` and `:name` markers
+    for `params` (each value converted as the column of that name). Returns the number of rows changed."""
     if not rows:
         return 0
     conn = session.connection()
@@ -67,16 +69,13 @@ def update_from_rows(session: Session, table: Table, key: str, names: Sequence[s
     else:
         cells = ", ".join(mark for _ in names)
     values = ", ".join([f"({cells})"] * len(rows))
-    sql_assignments, sql_where = assignments, where
-    for name, _ in params:
-        sql_assignments = sql_assignments.replace(f":{name}", mark)
-        sql_where = sql_where.replace(f":{name}", mark)
-    statement = (f"WITH new ({', '.join(names)}) AS (VALUES {values}) "
-                 f"UPDATE {table.name} SET {sql_assignments} FROM new "
-                 f"WHERE {table.name}.{key} = new.{names[0]}" + (f" AND {sql_where}" if sql_where else ""))
+    tail = f"{assignments} FROM new WHERE {table.name}.{key} = new.{names[0]}" + (f" AND {where}" if where else "")
+    used = [m.group(1) for m in _MARKER.finditer(tail)]  # the markers in order, one value each
+    statement = f"WITH new ({', '.join(names)}) AS (VALUES {values}) UPDATE {table.name} SET " + _MARKER.sub(mark, tail)
     flat = [value for row in _convert(rows, _converters(dialect, table, names)) for value in row]
-    param_names = [name for name, _ in params]
-    flat += list(_convert([[value for _, value in params]], _converters(dialect, table, param_names))[0])
+    if used:
+        given = params or {}
+        flat += _convert([[given[name] for name in used]], _converters(dialect, table, used))[0]
     result = conn.exec_driver_sql(statement, tuple(flat))
     return int(result.rowcount or 0)
 

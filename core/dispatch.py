@@ -122,13 +122,13 @@ def record_results(session: Session, provider: str, results: Sequence[Any], ids_
             "status = CASE WHEN messages.status = 'waiting' THEN 'sent' ELSE messages.status END, "
             "provider = :provider, provider_message_id = new.provider_message_id, sent_at = :sent_at, "
             "status_at = :status_at, claim = NULL, claimed_until = NULL",
-            params=(("provider", provider), ("sent_at", now), ("status_at", now)))
+            params={"provider": provider, "sent_at": now, "status_at": now})
     for start in range(0, len(rejected), RESULTS_CHUNK):
         bulk.update_from_rows(
             session, table, "id", ("id", "reason", "error_code"), rejected[start : start + RESULTS_CHUNK],
             "status = 'error', reason = new.reason, error_code = new.error_code, provider = :provider, "
             "status_at = :status_at, claim = NULL, claimed_until = NULL",
-            where="messages.status = 'waiting'", params=(("provider", provider), ("status_at", now)))
+            where="messages.status = 'waiting'", params={"provider": provider, "status_at": now})
 
 
 def halted(redis_conn: Any, campaign_id: int) -> bool:
