@@ -80,31 +80,16 @@ def update_from_rows(session: Session, table: Table, key: str, names: Sequence[s
     return int(result.rowcount or 0)
 
 
-def insert_rows(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Inserts many rows: SQLite, one executemany (in-process, no round trips); PostgreSQL, one COPY (a 500-row
-    multi-row INSERT took 24 ms there, executemany 16 ms, COPY a few)."""
-    if not rows:
-        return
-    conn = session.connection()
-    converted = _convert(rows, _converters(conn.dialect, table, names))
-    if conn.dialect.name == "postgresql":
-        with conn.connection.dbapi_connection.cursor() as cur:
-            with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in converted:
-                    copy.write_row(row)
-        return
-    mark = _placeholder(conn.dialect)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})",
-                         converted)
+def insert_rows(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]],
+                skip_existing: str | None = None) -> None:
+    """Inserts many rows; with `skip_existing` (a unique column), rows whose value is already stored are skipped
+    (a re-run after a crash).
 
-
-def insert_new(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]],
-               unique: str) -> None:
-    """Inserts rows, skipping those whose `unique` column value is already stored (a re-run after a crash).
-
-    SQLite: one executemany of INSERT .. ON CONFLICT DO NOTHING. PostgreSQL: COPY (text format, built as one
-    string) into a temporary table, then INSERT .. SELECT .. ON CONFLICT DO NOTHING: COPY itself cannot skip.
-    Values must be text, numbers, Decimals, datetimes or None.
+    SQLite: one executemany of INSERT [.. ON CONFLICT DO NOTHING] (in-process, no round trips). PostgreSQL: one
+    COPY in text format, built as one string (executemany took 16 ms for 500 report events, a multi-row INSERT
+    24 ms); to skip existing rows it COPYs into a temporary table and moves them over with INSERT .. SELECT ..
+    ON CONFLICT DO NOTHING, since COPY itself cannot skip. Values must be text, numbers, Decimals, datetimes or
+    None.
     """
     if not rows:
         return
@@ -112,18 +97,22 @@ def insert_new(session: Session, table: Table, names: Sequence[str], rows: Seque
     columns = ", ".join(names)
     if conn.dialect.name != "postgresql":
         marks = ", ".join(_placeholder(conn.dialect) for _ in names)
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT ({unique}) DO NOTHING",
+        skip = f" ON CONFLICT ({skip_existing}) DO NOTHING" if skip_existing else ""
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}){skip}",
                              _convert(rows, _converters(conn.dialect, table, names)))
         return
     data = "".join(["\t".join([_copy_field(value) for value in row]) + "\n" for row in rows])
+    target = f"new_{table.name}" if skip_existing else table.name
     with conn.connection.dbapi_connection.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS new_{table.name} AS "
-                    f"SELECT {columns} FROM {table.name} WITH NO DATA")
-        with cur.copy(f"COPY new_{table.name} ({columns}) FROM STDIN") as copy:
+        if skip_existing:
+            cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} AS "
+                        f"SELECT {columns} FROM {table.name} WITH NO DATA")
+        with cur.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
             copy.write(data)
-        cur.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM new_{table.name} "
-                    f"ON CONFLICT ({unique}) DO NOTHING")
-        cur.execute(f"TRUNCATE new_{table.name}")
+        if skip_existing:
+            cur.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {target} "
+                        f"ON CONFLICT ({skip_existing}) DO NOTHING")
+            cur.execute(f"TRUNCATE {target}")
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -233,7 +233,7 @@ def insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
             values.append(whole(row))  # rows from build_messages + finish_rows carry every column
         except KeyError:
             values.append(tuple(row.get(name) for name in _COLUMNS))
-    bulk.insert_new(session, Message.__table__, _COLUMNS, values, "idempotency_key")
+    bulk.insert_rows(session, Message.__table__, _COLUMNS, values, skip_existing="idempotency_key")
 
 
 def resume_point(session: Session, campaign_id: int, after: int = 0, before: int | None = None) -> tuple[int, int]:
