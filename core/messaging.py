@@ -29,6 +29,7 @@ MIN_VALIDITY_S = 60
 MAX_SCHEDULE_DAYS = 365
 PAST_SLACK_S = 60  # a send_at this close to now counts as "now" (clock skew between caller and us)
 MAX_TAGS = 20
+FEW_NUMBERS = 20  # up to this many recipients, only their prices are read, not the whole price list
 ITEM_KEYS = frozenset({"to", "contact_id", "external_id", "text", "template", "variables", "sender",
                        "consent_category", "send_at", "validity", "reference", "tags", "shorten_links"})
 
@@ -132,7 +133,8 @@ def _load_prices(batch: Batch, drafts: Sequence[Draft]) -> None:
         return
     numbers = [d.row["phone"] for d in drafts if d.row["status"] == "waiting"]
     if numbers:
-        book = PriceBook.load(batch.session, batch.ws.id, batch.provider, numbers if len(numbers) <= 20 else None)
+        few = len(numbers) <= FEW_NUMBERS
+        book = PriceBook.load(batch.session, batch.ws.id, batch.provider, numbers if few else None)
         batch.price_for = book.price_for
 
 

@@ -76,7 +76,7 @@ def prepare_part(rt: Any, campaign_id: int, part: int) -> None:
         if campaign is None or campaign.status != lifecycle.PROCESSING or campaign.prepare_plan is None:
             return
         starts = [0, *campaign.prepare_plan, None]
-        after = max(0, starts[part] - 1) if part else 0  # recipients have ids > after
+        after = max(0, starts[part] - 1)  # the part's recipients have after < id < before
         before = starts[part + 1]
         included = audience.included_clause(session, campaign)
         account = account_for(session, campaign)
