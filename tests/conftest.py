@@ -114,3 +114,17 @@ def data_file(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment a `smsconnect` command needs to reach the test database, Redis and secrets."""
+    monkeypatch.setenv("SMSCONNECT_DATA_DIR", str(settings.data_dir))
+    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("SMSCONNECT_ENCRYPTION_KEY", settings.encryption_key)
+    return monkeypatch

@@ -12,16 +12,8 @@ from tests.factories import auth
 
 
 @pytest.fixture
-def cli(settings, app, monkeypatch):
+def cli(app, cli_env):
     """Runs `smsconnect ...` against the test database and Redis through the environment, as a user would."""
-    monkeypatch.setenv("SMSCONNECT_DATA_DIR", str(settings.data_dir))
-    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
-        if value:
-            monkeypatch.setenv(name, value)
-        else:
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("SMSCONNECT_ENCRYPTION_KEY", settings.encryption_key)
     runner = CliRunner()
 
     def run(*args: str):

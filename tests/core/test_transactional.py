@@ -8,7 +8,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
@@ -100,19 +99,6 @@ def test_validity_and_send_at_are_honoured(live):
     assert transactional.recover(rt)["kicked"] == 1
     burst(rt)
     assert sim.stats()["unique"] == 1 and status_of(rt, scheduled) != "waiting"
-
-
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("SMSCONNECT_DATA_DIR", str(settings.data_dir))
-    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
-        if value:
-            monkeypatch.setenv(name, value)
-        else:
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("SMSCONNECT_ENCRYPTION_KEY", settings.encryption_key)
-    return monkeypatch
 
 
 def test_cli_send_prints_the_id_and_waits_for_the_final_status(live, cli_env):
