@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from core.models import Campaign, Consent, Contact, Message, Workspace
@@ -22,19 +22,24 @@ STOPALL = "all"  # the consent category a STOPALL reply (or an admin) opts out o
 UNREACHABLE = ("blocked", "archived", "deleted")
 
 
+_CONSENT = Consent.__table__.c
+_CONSENTS_OF = select(_CONSENT.contact_id, _CONSENT.category, _CONSENT.opted_in).where(
+    _CONSENT.contact_id.in_(bindparam("ids", expanding=True)))  # built once: check() runs on every API send
+
+
 def transactional_categories(ws: Workspace) -> frozenset[str]:
     return frozenset(str(c) for c in ((ws.settings or {}).get("transactional_categories") or []))
 
 
 def check(session: Session, ws: Workspace, pairs: Sequence[tuple[Contact, str | None]]) -> list[str | None]:
-    """For each (contact, consent category): None when the message may go, else the reason it may not."""
+    """For each (contact, consent category): None when the message may go, else the reason it may not. A
+    contact is a Contact or a row with its `id` and `status`."""
     if not pairs:
         return []
     ids = sorted({contact.id for contact, _ in pairs})
     consents: dict[tuple[int, str], bool] = {}
     for i in range(0, len(ids), 500):
-        for cid, category, opted in session.execute(select(Consent.contact_id, Consent.category, Consent.opted_in)
-                                                    .where(Consent.contact_id.in_(ids[i:i + 500]))):
+        for cid, category, opted in session.connection().execute(_CONSENTS_OF, {"ids": ids[i:i + 500]}):
             consents[(cid, category)] = opted
     settings = ws.settings or {}
     exempt = transactional_categories(ws)

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import islice
-from typing import TextIO
+from typing import Any, TextIO
 
 import phonenumbers
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from core import db, phones
@@ -99,6 +99,14 @@ class PriceRow:
         object.__setattr__(self, "currency", check_currency(self.currency))
 
 
+# Built once: on the accept path of the transactional API, building a statement per request cost more than
+# running it. Core rows, no ORM entities.
+_PRICE = Price.__table__.c
+_PRICES = select(_PRICE.prefix, _PRICE.price_per_part, _PRICE.currency).where(
+    _PRICE.workspace_id == bindparam("ws"), _PRICE.provider == bindparam("provider"))
+_PRICES_OF_PREFIXES = _PRICES.where(_PRICE.prefix.in_(bindparam("prefixes", expanding=True)))
+
+
 class PriceBook:
     """A provider's prices for one workspace in memory: `price_for` is a few dict lookups, no DB access.
 
@@ -121,12 +129,13 @@ class PriceBook:
              numbers: Sequence[str] | None = None) -> PriceBook:
         """The whole price list; with `numbers`, only the prices whose prefix could match one of them (a
         request of a few messages needs one or two rows of a list of hundreds)."""
-        query = select(Price.prefix, Price.price_per_part, Price.currency).where(
-            Price.workspace_id == workspace_id, Price.provider == provider.strip().lower())
+        params: dict[str, Any] = {"ws": workspace_id, "provider": provider.strip().lower()}
+        query = _PRICES
         if numbers is not None:
             digits = {n[1:] if n[:1] == "+" else n for n in numbers}
-            query = query.where(Price.prefix.in_(sorted({d[:i] for d in digits for i in range(1, len(d) + 1)})))
-        rows = session.execute(query)
+            params["prefixes"] = sorted({d[:i] for d in digits for i in range(1, len(d) + 1)})
+            query = _PRICES_OF_PREFIXES
+        rows = session.connection().execute(query, params)
         return cls({prefix: (Decimal(price).quantize(PLACES), currency) for prefix, price, currency in rows})
 
     def __len__(self) -> int:

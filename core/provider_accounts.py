@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core import crypto, providers
@@ -76,6 +76,17 @@ def get_account(session: Session, workspace_id: int, account_id: int) -> Provide
 def get_default(session: Session, workspace_id: int) -> ProviderAccount | None:
     """The workspace's default account (the oldest one when none is flagged), or None."""
     return session.scalars(list_accounts(workspace_id).limit(1)).first()
+
+
+_ACCOUNT = ProviderAccount.__table__.c
+_DEFAULT_PROVIDER = (select(_ACCOUNT.provider).where(_ACCOUNT.workspace_id == bindparam("ws"))
+                     .order_by(_ACCOUNT.is_default.desc(), _ACCOUNT.id).limit(1))  # built once: see get_default
+
+
+def default_provider(session: Session, workspace_id: int) -> str | None:
+    """The provider name of get_default's account, in one prepared Core statement (the transactional API
+    reads it on every request)."""
+    return session.connection().execute(_DEFAULT_PROVIDER, {"ws": workspace_id}).scalar()
 
 
 def by_webhook_token(session: Session, provider: str, token: str) -> ProviderAccount | None:

@@ -65,6 +65,19 @@ def test_a_list_reports_bad_items_by_index_and_accepts_the_others(t):
     assert (r.json["accepted"], r.json["failed"]) == (2, 6)
 
 
+def test_items_of_one_list_keep_their_own_fields_and_ids_follow_the_list(t):
+    r = send(t, [{"to": "+4915112345678", "text": "no price here", "tags": ["de"]},
+                 {"to": "+48600100200", "text": "priced", "reference": "r1", "validity": 3600},
+                 {"to": "+48600100201", "text": "plain"}])
+    got = r.json["messages"]
+    assert [m["id"] for m in got] == sorted(m["id"] for m in got)
+    assert [(m["cost"], m["currency"]) for m in got] == [(None, None), ("0.05000", "PLN"), ("0.05000", "PLN")]
+    stored = [t.call("GET", f"{URL}/{m['id']}").json["message"] for m in got]
+    assert [(m["reference"], m["tags"], m["validity_s"]) for m in stored] == [
+        (None, ["de"], None), ("r1", None, 3600), (None, None, None)]
+    assert [m["text"] for m in stored] == ["no price here", "priced", "plain"]
+
+
 def test_nothing_valid_is_a_422_naming_field_and_index(t):
     r = send(t, {"to": "+48600100200", "template": "missing"})
     assert r.status_code == 422 and r.json["errors"]["json"] == {"template": ["template 'missing' not found"]}
