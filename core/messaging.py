@@ -39,6 +39,7 @@ ITEM_KEYS = frozenset({"to", "contact_id", "external_id", "text", "template", "v
 _CONTACT = Contact.__table__.c
 _CONTACTS_BY_PHONE = select(_CONTACT.id, _CONTACT.phone, _CONTACT.status, _CONTACT.attributes).where(
     _CONTACT.workspace_id == bindparam("ws"), _CONTACT.phone.in_(bindparam("phones", expanding=True)))
+_WORKSPACE = select(Workspace.__table__).where(Workspace.__table__.c.id == bindparam("ws"))
 _MESSAGES = Message.__table__
 _INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
 
@@ -68,7 +69,7 @@ class Batch:
 
     session: Session
     rt: Any
-    ws: Workspace
+    ws: Any  # a row of the workspaces table (every column, read-only)
     source: str
     create_contacts: bool
     now: datetime
@@ -127,7 +128,7 @@ def accept_messages(rt: Any, session: Session, workspace_id: int, items: list[di
 def _batch(rt: Any, session: Session, workspace_id: int, source: str, create_contacts: bool) -> Batch:
     from core import provider_accounts
 
-    ws = session.get(Workspace, workspace_id)
+    ws = session.connection().execute(_WORKSPACE, {"ws": workspace_id}).first()
     if ws is None:
         raise NotFound(f"workspace {workspace_id} not found")
     provider = provider_accounts.default_provider(session, workspace_id)

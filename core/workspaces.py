@@ -95,20 +95,17 @@ def create_key(session: Session, workspace_id: int, role: str, name: str = "") -
     return key, secret
 
 
-# Built once (every API request runs it). The workspace comes along in the same query: nearly every request
-# reads it next, from the identity map.
-_KEY_AND_WORKSPACE = (select(ApiKey, Workspace).join(Workspace, Workspace.id == ApiKey.workspace_id)
-                      .where(ApiKey.key_hash == bindparam("key_hash")))
+_KEY = ApiKey.__table__.c
+_KEY_BY_HASH = select(_KEY.workspace_id, _KEY.role, _KEY.id, _KEY.revoked_at).where(
+    _KEY.key_hash == bindparam("key_hash"))  # built once: every API request runs it
 
 
 def authenticate(session: Session, secret: str) -> KeyIdentity | None:
     """The workspace and role of a key, or None for an unknown or revoked key."""
-    found = session.execute(_KEY_AND_WORKSPACE, {"key_hash": hash_key(secret)}).first()
-    if found is None or found[0].revoked_at is not None:
+    found = session.connection().execute(_KEY_BY_HASH, {"key_hash": hash_key(secret)}).first()
+    if found is None or found.revoked_at is not None:
         return None
-    key = found[0]
-    session.info.setdefault("keep", []).append(found[1])  # the identity map holds weak references only
-    return KeyIdentity(key.workspace_id, key.role, key.id)
+    return KeyIdentity(found.workspace_id, found.role, found.id)
 
 
 def revoke_key(session: Session, workspace_id: int, key_id: int) -> None:
