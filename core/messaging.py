@@ -18,7 +18,19 @@ import phonenumbers
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from core import campaigns, consent, contacts, encoding, idempotency, links, phones, preview, render, templates
+from core import (
+    campaigns,
+    consent,
+    contacts,
+    encoding,
+    idempotency,
+    links,
+    phones,
+    preview,
+    provider_accounts,
+    render,
+    templates,
+)
 from core.errors import InvalidInput, InvalidPhone, NotFound
 from core.models import Contact, ExternalId, Message, Workspace
 from core.models.base import utcnow
@@ -39,7 +51,8 @@ ITEM_KEYS = frozenset({"to", "contact_id", "external_id", "text", "template", "v
 _CONTACT = Contact.__table__.c
 _CONTACTS_BY_PHONE = select(_CONTACT.id, _CONTACT.phone, _CONTACT.status, _CONTACT.attributes).where(
     _CONTACT.workspace_id == bindparam("ws"), _CONTACT.phone.in_(bindparam("phones", expanding=True)))
-_WORKSPACE = select(Workspace.__table__).where(Workspace.__table__.c.id == bindparam("ws"))
+_WORKSPACE = select(Workspace.__table__, provider_accounts.default_provider_column(Workspace.__table__.c.id)
+                    .label("default_provider")).where(Workspace.__table__.c.id == bindparam("ws"))
 _MESSAGES = Message.__table__
 _INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
 
@@ -126,13 +139,10 @@ def accept_messages(rt: Any, session: Session, workspace_id: int, items: list[di
 
 
 def _batch(rt: Any, session: Session, workspace_id: int, source: str, create_contacts: bool) -> Batch:
-    from core import provider_accounts
-
     ws = session.connection().execute(_WORKSPACE, {"ws": workspace_id}).first()
     if ws is None:
         raise NotFound(f"workspace {workspace_id} not found")
-    provider = provider_accounts.default_provider(session, workspace_id)
-    return Batch(session, rt, ws, source, create_contacts, utcnow(), None, provider)
+    return Batch(session, rt, ws, source, create_contacts, utcnow(), None, ws.default_provider)
 
 
 def _load_prices(batch: Batch, drafts: Sequence[Draft]) -> None:

@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 import requests
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import crypto, providers
@@ -79,14 +79,12 @@ def get_default(session: Session, workspace_id: int) -> ProviderAccount | None:
 
 
 _ACCOUNT = ProviderAccount.__table__.c
-_DEFAULT_PROVIDER = (select(_ACCOUNT.provider).where(_ACCOUNT.workspace_id == bindparam("ws"))
-                     .order_by(_ACCOUNT.is_default.desc(), _ACCOUNT.id).limit(1))  # built once: see get_default
 
 
-def default_provider(session: Session, workspace_id: int) -> str | None:
-    """The provider name of get_default's account, in one prepared Core statement (the transactional API
-    reads it on every request)."""
-    return session.connection().execute(_DEFAULT_PROVIDER, {"ws": workspace_id}).scalar()
+def default_provider_column(workspace_id: Any) -> Any:
+    """get_default's provider name as a scalar subquery, to read it along with something else."""
+    return (select(_ACCOUNT.provider).where(_ACCOUNT.workspace_id == workspace_id)
+            .order_by(_ACCOUNT.is_default.desc(), _ACCOUNT.id).limit(1).scalar_subquery())
 
 
 def by_webhook_token(session: Session, provider: str, token: str) -> ProviderAccount | None:
