@@ -61,6 +61,21 @@ def update_from_rows(session: Session, table: Table, key: str, names: Sequence[s
     for `params` (each value converted as the column of that name). Returns the number of rows changed."""
     if not rows:
         return 0
+    result = _update_from(session, table, key, names, rows, assignments, where, params, "")
+    return int(result.rowcount or 0)
+
+
+def update_from_rows_returning(session: Session, table: Table, key: str, names: Sequence[str],
+                               rows: Sequence[Sequence[Any]], assignments: str, where: str = "",
+                               params: Mapping[str, Any] | None = None, returning: str = "") -> list[Any]:
+    """update_from_rows, answering `RETURNING <returning>` (e.g. the ids of the rows it changed)."""
+    if not rows:
+        return []
+    return list(_update_from(session, table, key, names, rows, assignments, where, params, returning).all())
+
+
+def _update_from(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],
+                 assignments: str, where: str, params: Mapping[str, Any] | None, returning: str) -> Any:
     conn = session.connection()
     dialect = conn.dialect
     mark = _placeholder(dialect)
@@ -72,12 +87,13 @@ def update_from_rows(session: Session, table: Table, key: str, names: Sequence[s
     tail = f"{assignments} FROM new WHERE {table.name}.{key} = new.{names[0]}" + (f" AND {where}" if where else "")
     used = [m.group(1) for m in _MARKER.finditer(tail)]  # the markers in order, one value each
     statement = f"WITH new ({', '.join(names)}) AS (VALUES {values}) UPDATE {table.name} SET " + _MARKER.sub(mark, tail)
+    if returning:
+        statement += f" RETURNING {returning}"
     flat = [value for row in _convert(rows, _converters(dialect, table, names)) for value in row]
     if used:
         given = params or {}
         flat += _convert([[given[name] for name in used]], _converters(dialect, table, used))[0]
-    result = conn.exec_driver_sql(statement, tuple(flat))
-    return int(result.rowcount or 0)
+    return conn.exec_driver_sql(statement, tuple(flat))
 
 
 def insert_rows(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]],

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core import bulk
@@ -116,6 +116,13 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[start : start + CHUNK]
 
 
+_M = Message.__table__.c
+_FOUND = select(_M.id, _M.status, _M.contact_id, _M.provider_message_id, _M.idempotency_key, _M.workspace_id,
+                _M.provider)
+_BY_PROVIDER_ID = _FOUND.where(_M.provider_message_id.in_(bindparam("ids", expanding=True)))  # built once
+_BY_KEY = _FOUND.where(_M.idempotency_key.in_(bindparam("keys", expanding=True)))
+
+
 def _find(session: Session, account: ProviderAccount,
           reports: Sequence[DeliveryReport]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The account's workspace's messages that the reports name, by provider id and by key (bulk SELECTs).
@@ -124,20 +131,18 @@ def _find(session: Session, account: ProviderAccount,
     there, SQLite chose the (workspace_id, created_at) index and read every message of the workspace for each
     batch, and PostgreSQL, given `provider = ?`, filtered every message of the provider.
     """
-    columns = (Message.id, Message.status, Message.contact_id, Message.provider_message_id, Message.idempotency_key,
-               Message.workspace_id, Message.provider)
     ws_id = account.workspace_id
+    conn = session.connection()
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
     for chunk in _chunks({r.provider_message_id for r in reports if r.provider_message_id}):
-        query = select(*columns).where(Message.provider_message_id.in_(chunk))
-        by_id.update({row.provider_message_id: row for row in session.execute(query)
+        by_id.update({row.provider_message_id: row for row in conn.execute(_BY_PROVIDER_ID, {"ids": chunk})
                       if row.workspace_id == ws_id and row.provider == account.provider})
     # A key is looked up only for reports whose provider id found nothing (most gateways send just one).
     keys = {r.key for r in reports if r.key and (r.provider_message_id or "") not in by_id}
     for chunk in _chunks(keys):
-        query = select(*columns).where(Message.idempotency_key.in_(chunk))
-        by_key.update({row.idempotency_key: row for row in session.execute(query) if row.workspace_id == ws_id})
+        by_key.update({row.idempotency_key: row for row in conn.execute(_BY_KEY, {"keys": chunk})
+                       if row.workspace_id == ws_id})
     return by_id, by_key
 
 
@@ -186,26 +191,27 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
     return Applied(len(reports), applied, len(reports) - applied - len(unknown), len(unknown), archived)
 
 
+# A report applies only to a message of lower rank (see the module docstring), checked in the UPDATE itself.
+_RANK_SQL = "CASE {} WHEN 'waiting' THEN 0 WHEN 'sent' THEN 1 ELSE 2 END"
+_APPLY = (f"status = new.status, status_at = :status_at, "
+          f"error_code = CASE WHEN new.status IN ({', '.join(repr(s) for s in sorted(FAILED))}) "
+          f"THEN new.error_code ELSE messages.error_code END, "
+          f"reason = CASE WHEN new.status IN ({', '.join(repr(s) for s in sorted(FAILED))}) "
+          f"THEN new.reason ELSE messages.reason END")
+_HIGHER = f"{_RANK_SQL.format('messages.status')} < {_RANK_SQL.format('new.status')}"
+
+
 def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:
-    """One guarded UPDATE per (status, code, reason) group; returns the ids it really changed."""
-    groups: dict[tuple[str, str | None, str | None], list[int]] = defaultdict(list)
-    for mid, report in final.items():
-        if report.status in FAILED:
-            groups[(report.status, (report.error_code or "")[:32] or None, reason(provider, report))].append(mid)
-        else:
-            groups[(report.status, None, None)].append(mid)
+    """One guarded UPDATE .. FROM (VALUES ..) per CHUNK reports (core/bulk.py); returns the ids it changed.
+    A failed status also sets the error code and reason; the others leave them as they are."""
+    rows = [(mid, report.status, (report.error_code or "")[:32] or None,
+             reason(provider, report) if report.status in FAILED else None) for mid, report in final.items()]
     changed: set[int] = set()
     now = utcnow()
-    for (status, code, why), ids in groups.items():
-        lower = [name for name, rank in RANK.items() if rank < RANK[status]]
-        values: dict[str, Any] = {"status": status, "status_at": now}
-        if status in FAILED:
-            values.update(error_code=code, reason=why)
-        for chunk in _chunks(ids):
-            statement = (update(Message).where(Message.id.in_(chunk), Message.status.in_(lower))
-                         .values(**values).returning(Message.id)
-                         .execution_options(synchronize_session=False))
-            changed.update(session.scalars(statement))
+    for chunk in _chunks(rows):
+        changed.update(mid for (mid,) in bulk.update_from_rows_returning(
+            session, Message.__table__, "id", ("id", "status", "error_code", "reason"), chunk, _APPLY,
+            where=_HIGHER, params={"status_at": now}, returning="messages.id"))
     return changed
 
 

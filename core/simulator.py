@@ -11,7 +11,8 @@ Endpoints (JSON; all but /healthz need `Authorization: Bearer <secret>` when a s
 - `POST /config` `{"delay", "mix", "click_rate", "reply_rate"}` changes them at once; `POST /reset` forgets all.
 
 After `delay` seconds each accepted message gets a report, its status drawn from `mix` (seeded), posted in
-batches to its callback URL as `{"reports": [{"id", "key", "status", "code", "at"}]}` and signed
+batches of up to 500, `callback_workers` (4) at once, to its callback URL as
+`{"reports": [{"id", "key", "status", "code", "at"}]}` and signed
 `X-Simulator-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "t.body")>` (verified by webhooks/signing.py).
 Codes: DELIVERED 0, UNDELIVERED 27 (absent subscriber), EXPIRED 408 (validity period over), ERROR 1 (unknown
 subscriber). Delivered messages may also click their links and reply (`click_rate`, `reply_rate`).
@@ -35,6 +36,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +102,7 @@ class Simulator:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._restore(path)
             self.file = path.open("a", encoding="utf-8")
+        self.posters = ThreadPoolExecutor(max(1, config.callback_workers), thread_name_prefix="simulator-callbacks")
         self.worker = threading.Thread(target=self._deliver_loop, name="simulator-reports", daemon=True)
         self.worker.start()
 
@@ -232,6 +235,7 @@ class Simulator:
             self.stopping = True
             self.lock.notify()
         self.worker.join(timeout=5)
+        self.posters.shutdown(wait=False, cancel_futures=True)
         if self.file is not None:
             self.file.close()
         self.http.close()
@@ -280,8 +284,8 @@ class Simulator:
             elif self._post_signed(target, {**payload, "at": _now_iso()}):
                 self._count("replies")
         for (url, attempt), items in reports.items():
-            for start in range(0, len(items), REPORT_BATCH):
-                self._post_reports(url, items[start : start + REPORT_BATCH], attempt)
+            for start in range(0, len(items), REPORT_BATCH):  # queued: `callback_workers` post them side by side
+                self.posters.submit(self._post_reports, url, items[start : start + REPORT_BATCH], attempt)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self.lock:

@@ -27,6 +27,7 @@ class SimulatorConfig:
     click_base: str | None = None  # e.g. http://127.0.0.1:8000: clicks go here, keeping path and Host
     reply_rate: float = 0.0  # share of delivered messages that get a reply
     inbound_url: str | None = None  # where replies are POSTed
+    callback_workers: int = 4  # report batches POSTed at once, as a carrier's callback senders do
 
 
 def parse_mix(text: str | Mapping[str, Any]) -> dict[str, float]:
@@ -80,6 +81,12 @@ def _rate_arg(text: str) -> float:
     return float(text)
 
 
+def _workers_arg(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number from 1 to 64")
+    return int(text)
+
+
 def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsconnect simulator", description="Run the carrier simulator: it "
                                      "accepts sends and posts signed delivery reports back. Ctrl-C stops it.")
@@ -96,6 +103,8 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--click-base", help="base URL the clicks go to, e.g. http://127.0.0.1:8000")
     parser.add_argument("--reply-rate", type=_rate_arg, default=0.0, help="share of delivered messages replied")
     parser.add_argument("--inbound-url", help="where replies are POSTed")
+    parser.add_argument("--callback-workers", type=_workers_arg, default=4,
+                        help="report batches POSTed at once (4), as a carrier's callback senders do")
     return parser
 
 
@@ -109,4 +118,5 @@ def from_arguments(args: argparse.Namespace) -> SimulatorConfig:
         print(f"simulator secret: {args.secret}", file=sys.stderr, flush=True)
     return SimulatorConfig(delay=max(0.0, args.delay), mix=args.mix, secret=args.secret, data_dir=args.data_dir,
                            seed=args.seed, click_rate=args.click_rate, click_base=args.click_base,
-                           reply_rate=args.reply_rate, inbound_url=args.inbound_url)
+                           reply_rate=args.reply_rate, inbound_url=args.inbound_url,
+                           callback_workers=args.callback_workers)

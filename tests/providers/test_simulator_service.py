@@ -93,6 +93,45 @@ def test_failed_callbacks_are_retried(sim: simulator.SimulatorHandle, httpserver
     assert len(httpserver.log) == 2
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_report_batches_are_posted_by_as_many_callback_workers_as_set(workers: int) -> None:
+    """A carrier posts callbacks side by side; with one worker the batches go one after another."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    lock, seen = threading.Lock(), {"now": 0, "most": 0, "reports": 0}
+
+    class SlowWebhook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                seen["now"] += 1
+                seen["most"] = max(seen["most"], seen["now"])
+            time.sleep(0.3)
+            with lock:
+                seen["now"] -= 1
+                seen["reports"] += len(json.loads(body)["reports"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowWebhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    handle = simulator.start_in_thread(delay=0.02, secret=SECRET, seed=3, callback_workers=workers)
+    try:
+        provider = build("simulator", {"url": handle.url, "secret": SECRET})
+        provider.callback_url = f"http://127.0.0.1:{server.server_port}/dlr"  # type: ignore[attr-defined]
+        for start in range(0, 1500, 500):
+            provider.send(outbound(500, start=start))
+        _wait(lambda: handle.stats()["reports_sent"] == 1500, timeout=10)
+    finally:
+        handle.stop()
+        server.shutdown()
+    assert seen["reports"] == 1500 and seen["most"] == workers
+
+
 def test_the_same_seed_draws_the_same_statuses(tmp_path: Path) -> None:
     drawn = []
     for _ in range(2):

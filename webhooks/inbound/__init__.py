@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -60,6 +61,17 @@ def parse_time(value: Any) -> datetime | None:
     """A gateway's timestamp (ISO 8601, RFC 2822 or unix seconds) as an aware UTC datetime, or None."""
     if value in (None, ""):
         return None
+    if isinstance(value, str):
+        return _parse_text_time(value)  # the reports of one batch mostly share their time
+    return _parse_time(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_text_time(value: str) -> datetime | None:
+    return _parse_time(value)
+
+
+def _parse_time(value: Any) -> datetime | None:
     when: datetime | None = None
     try:
         if isinstance(value, int | float) or str(value).replace(".", "", 1).isdigit():
