@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -33,8 +32,9 @@ HALT_KEY = "smsconnect:campaign:{}:halt"
 LANE_KEY = "smsconnect:campaign:{}:lane:{}"
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
+    """A claimed message, as the lane sends it (a tuple: a batch builds hundreds of them)."""
+
     id: int
     key: str
     phone: str
@@ -87,7 +87,7 @@ def _claim_where(session: Session, which: Any, lease_s: float, now: Any) -> list
         .returning(table.c.id, table.c.idempotency_key, table.c.phone, table.c.sender, table.c.text,
                    table.c.parts, table.c.cost)
     ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda m: m.id)
+    return sorted(map(Claimed._make, rows))  # by id, the first field
 
 
 def release(session: Session, ids: Sequence[int]) -> None:
