@@ -131,17 +131,17 @@ def _find(session: Session, account: ProviderAccount,
     there, SQLite chose the (workspace_id, created_at) index and read every message of the workspace for each
     batch, and PostgreSQL, given `provider = ?`, filtered every message of the provider.
     """
-    ws_id = account.workspace_id
+    ws_id, provider = account.workspace_id, account.provider
     conn = session.connection()
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
     for chunk in _chunks({r.provider_message_id for r in reports if r.provider_message_id}):
-        by_id.update({row.provider_message_id: row for row in conn.execute(_BY_PROVIDER_ID, {"ids": chunk})
-                      if row.workspace_id == ws_id and row.provider == account.provider})
+        by_id.update({row.provider_message_id: row for row in conn.execute(_BY_PROVIDER_ID, {"ids": chunk}).all()
+                      if row.workspace_id == ws_id and row.provider == provider})
     # A key is looked up only for reports whose provider id found nothing (most gateways send just one).
     keys = {r.key for r in reports if r.key and (r.provider_message_id or "") not in by_id}
     for chunk in _chunks(keys):
-        by_key.update({row.idempotency_key: row for row in conn.execute(_BY_KEY, {"keys": chunk})
+        by_key.update({row.idempotency_key: row for row in conn.execute(_BY_KEY, {"keys": chunk}).all()
                        if row.workspace_id == ws_id})
     return by_id, by_key
 
