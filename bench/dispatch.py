@@ -225,8 +225,12 @@ def run_ceiling(rt: runtime.Runtime, stack: Stack, workspace_id: int,
     with db.transaction(rt.sessions) as session:  # what submit does, minus queueing the job we run here
         campaigns.set_status(session.get(Campaign, campaign_id), "submit")
     dispatch.set_halt(rt.redis, campaign_id, False)
-    processing.process(rt, campaign_id)
-    queues.queue(rt.redis, queues.SENDS).empty()  # the lanes it queued; our processes send instead
+    processing.process(rt, campaign_id)  # part 0; the other parts it queued are prepared here too (no workers yet)
+    with rt.sessions() as session:
+        parts = 1 + len(session.get(Campaign, campaign_id).prepare_plan or [])
+    for part in range(1, parts):
+        processing.prepare_part(rt, campaign_id, part)
+    queues.queue(rt.redis, queues.SENDS).empty()  # the parts and lanes it queued; our processes send instead
     context = multiprocessing.get_context("spawn")
     lanes = [context.Process(target=_lane_process, args=(rt.settings, campaign_id, lane)) for lane in range(2)]
     for process in lanes:
