@@ -191,14 +191,13 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
     return Applied(len(reports), applied, len(reports) - applied - len(unknown), len(unknown), archived)
 
 
-# A report applies only to a message of lower rank (see the module docstring), checked in the UPDATE itself.
-_RANK_SQL = "CASE {} WHEN 'waiting' THEN 0 WHEN 'sent' THEN 1 ELSE 2 END"
-_APPLY = (f"status = new.status, status_at = :status_at, "
-          f"error_code = CASE WHEN new.status IN ({', '.join(repr(s) for s in sorted(FAILED))}) "
-          f"THEN new.error_code ELSE messages.error_code END, "
-          f"reason = CASE WHEN new.status IN ({', '.join(repr(s) for s in sorted(FAILED))}) "
-          f"THEN new.reason ELSE messages.reason END")
+# A report applies only to a message of lower RANK (see the module docstring), checked in the UPDATE itself.
+_RANK_SQL = "CASE {} " + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in RANK.items()) + " ELSE 0 END"
 _HIGHER = f"{_RANK_SQL.format('messages.status')} < {_RANK_SQL.format('new.status')}"
+_FAILED_SQL = ", ".join(f"'{status}'" for status in sorted(FAILED))
+_APPLY = (f"status = new.status, status_at = :status_at, "
+          f"error_code = CASE WHEN new.status IN ({_FAILED_SQL}) THEN new.error_code ELSE messages.error_code END, "
+          f"reason = CASE WHEN new.status IN ({_FAILED_SQL}) THEN new.reason ELSE messages.reason END")
 
 
 def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:
