@@ -235,7 +235,7 @@ class Simulator:
             self.stopping = True
             self.lock.notify()
         self.worker.join(timeout=5)
-        self.posters.shutdown(wait=False, cancel_futures=True)
+        self.posters.shutdown(wait=True, cancel_futures=True)  # posts under way finish; queued ones are dropped
         if self.file is not None:
             self.file.close()
         self.http.close()

@@ -93,43 +93,68 @@ def test_failed_callbacks_are_retried(sim: simulator.SimulatorHandle, httpserver
     assert len(httpserver.log) == 2
 
 
+class SlowWebhook:
+    """A threaded webhook that takes `seconds` per report POST and counts what it sees."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.lock, self.now, self.most, self.started, self.reports = threading.Lock(), 0, 0, 0, 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with hook.lock:
+                    hook.now += 1
+                    hook.started += 1
+                    hook.most = max(hook.most, hook.now)
+                time.sleep(seconds)
+                with hook.lock:
+                    hook.now -= 1
+                    hook.reports += len(json.loads(body)["reports"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/dlr"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_report_batches_are_posted_by_as_many_callback_workers_as_set(workers: int) -> None:
     """A carrier posts callbacks side by side; with one worker the batches go one after another."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    lock, seen = threading.Lock(), {"now": 0, "most": 0, "reports": 0}
-
-    class SlowWebhook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                seen["now"] += 1
-                seen["most"] = max(seen["most"], seen["now"])
-            time.sleep(0.3)
-            with lock:
-                seen["now"] -= 1
-                seen["reports"] += len(json.loads(body)["reports"])
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowWebhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = SlowWebhook(0.3)
     handle = simulator.start_in_thread(delay=0.02, secret=SECRET, seed=3, callback_workers=workers)
     try:
         provider = build("simulator", {"url": handle.url, "secret": SECRET})
-        provider.callback_url = f"http://127.0.0.1:{server.server_port}/dlr"  # type: ignore[attr-defined]
+        provider.callback_url = hook.url  # type: ignore[attr-defined]
         for start in range(0, 1500, 500):
             provider.send(outbound(500, start=start))
         _wait(lambda: handle.stats()["reports_sent"] == 1500, timeout=10)
     finally:
         handle.stop()
-        server.shutdown()
-    assert seen["reports"] == 1500 and seen["most"] == workers
+        hook.server.shutdown()
+    assert hook.reports == 1500 and hook.most == workers
+
+
+def test_stop_waits_for_the_report_posts_under_way() -> None:
+    """Nothing reaches the webhook after stop() returns (a test's clean-up may be emptying the database)."""
+    hook = SlowWebhook(0.5)
+    handle = simulator.start_in_thread(delay=0.01, secret=SECRET, seed=3)
+    try:
+        provider = build("simulator", {"url": handle.url, "secret": SECRET})
+        provider.callback_url = hook.url  # type: ignore[attr-defined]
+        provider.send(outbound(3))
+        _wait(lambda: hook.started == 1)
+    finally:
+        handle.stop()
+    assert hook.reports == 3 and hook.now == 0
+    hook.server.shutdown()
 
 
 def test_the_same_seed_draws_the_same_statuses(tmp_path: Path) -> None:
