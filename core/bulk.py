@@ -53,25 +53,28 @@ def _convert(rows: Sequence[Sequence[Any]], converters: list[tuple[int, Any, dic
     return out
 
 
+ROWS_PER_STATEMENT = 500  # rows of one UPDATE .. FROM (VALUES ..): far below both databases' parameter limits
+
+
 def update_from_rows(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],
                      assignments: str, where: str = "", params: Mapping[str, Any] | None = None) -> int:
     """`UPDATE table SET <assignments> FROM (rows) AS new WHERE table.<key> = new.<names[0]> [AND <where>]`,
-    one statement for all rows. Row values are in the order of `names` (columns of `table`; `names[0]` is
-    matched against `key`). `assignments` and `where` are SQL that may use `new.<name>` and `:name` markers
-    for `params` (each value converted as the column of that name). Returns the number of rows changed."""
-    if not rows:
-        return 0
-    result = _update_from(session, table, key, names, rows, assignments, where, params, "")
-    return int(result.rowcount or 0)
+    one statement per ROWS_PER_STATEMENT rows. Row values are in the order of `names` (columns of `table`;
+    `names[0]` is matched against `key`). `assignments` and `where` are SQL that may use `new.<name>` and
+    `:name` markers for `params` (each value converted as the column of that name). Returns the number of rows
+    changed."""
+    return sum(int(_update_from(session, table, key, names, rows[start : start + ROWS_PER_STATEMENT], assignments,
+                                where, params, "").rowcount or 0)
+               for start in range(0, len(rows), ROWS_PER_STATEMENT))
 
 
 def update_from_rows_returning(session: Session, table: Table, key: str, names: Sequence[str],
                                rows: Sequence[Sequence[Any]], assignments: str, where: str = "",
                                params: Mapping[str, Any] | None = None, returning: str = "") -> list[Any]:
     """update_from_rows, answering `RETURNING <returning>` (e.g. the ids of the rows it changed)."""
-    if not rows:
-        return []
-    return list(_update_from(session, table, key, names, rows, assignments, where, params, returning).all())
+    return [row for start in range(0, len(rows), ROWS_PER_STATEMENT)
+            for row in _update_from(session, table, key, names, rows[start : start + ROWS_PER_STATEMENT],
+                                    assignments, where, params, returning).all()]
 
 
 def _update_from(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],

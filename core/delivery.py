@@ -201,17 +201,13 @@ _APPLY = (f"status = new.status, status_at = :status_at, "
 
 
 def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:
-    """One guarded UPDATE .. FROM (VALUES ..) per CHUNK reports (core/bulk.py); returns the ids it changed.
-    A failed status also sets the error code and reason; the others leave them as they are."""
+    """Guarded UPDATEs .. FROM (VALUES ..) (core/bulk.py); returns the ids they changed. A failed status also
+    sets the error code and reason; the others leave them as they are."""
     rows = [(mid, report.status, (report.error_code or "")[:32] or None,
              reason(provider, report) if report.status in FAILED else None) for mid, report in final.items()]
-    changed: set[int] = set()
-    now = utcnow()
-    for chunk in _chunks(rows):
-        changed.update(mid for (mid,) in bulk.update_from_rows_returning(
-            session, Message.__table__, "id", ("id", "status", "error_code", "reason"), chunk, _APPLY,
-            where=_HIGHER, params={"status_at": now}, returning="messages.id"))
-    return changed
+    return {mid for (mid,) in bulk.update_from_rows_returning(
+        session, Message.__table__, "id", ("id", "status", "error_code", "reason"), rows, _APPLY,
+        where=_HIGHER, params={"status_at": utcnow()}, returning="messages.id")}
 
 
 def archive_contacts(session: Session, workspace_id: int, contact_ids: Sequence[int]) -> int:

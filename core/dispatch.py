@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 JOB_SECONDS = 20.0  # a lane hands over to a fresh job after this long, so RQ timeouts never bite
 BATCH_SECONDS = 5.0  # a batch holds about this much sending time: pause acts within one batch
 MAX_BATCH = 500
-RESULTS_CHUNK = 500  # rows per UPDATE .. FROM (VALUES ..): 1,500 parameters at most
 FLUSH_EVERY_S = 0.2  # results reach the database at least this often
 HALT_KEY = "smsconnect:campaign:{}:halt"
 LANE_KEY = "smsconnect:campaign:{}:lane:{}"
@@ -107,8 +106,8 @@ def remaining(session: Session, campaign_id: int) -> int:
 
 
 def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
-    """Writes send results in bulk: one UPDATE .. FROM (VALUES ..) for the accepted and one for the rejected
-    of each RESULTS_CHUNK (core/bulk.py). A delivery report that raced ahead keeps its status."""
+    """Writes send results in bulk: an UPDATE .. FROM (VALUES ..) for the accepted and one for the rejected
+    (core/bulk.py). A delivery report that raced ahead keeps its status."""
     from core import bulk
 
     now = utcnow()
@@ -116,19 +115,17 @@ def record_results(session: Session, provider: str, results: Sequence[Any], ids_
     accepted = [(ids_by_key[r.key], r.provider_message_id) for r in results if r.accepted]
     rejected = [(ids_by_key[r.key], r.error or "rejected by the provider", r.error_code)
                 for r in results if not r.accepted]
-    for start in range(0, len(accepted), RESULTS_CHUNK):
-        bulk.update_from_rows(
-            session, table, "id", ("id", "provider_message_id"), accepted[start : start + RESULTS_CHUNK],
-            "status = CASE WHEN messages.status = 'waiting' THEN 'sent' ELSE messages.status END, "
-            "provider = :provider, provider_message_id = new.provider_message_id, sent_at = :sent_at, "
-            "status_at = :status_at, claim = NULL, claimed_until = NULL",
-            params={"provider": provider, "sent_at": now, "status_at": now})
-    for start in range(0, len(rejected), RESULTS_CHUNK):
-        bulk.update_from_rows(
-            session, table, "id", ("id", "reason", "error_code"), rejected[start : start + RESULTS_CHUNK],
-            "status = 'error', reason = new.reason, error_code = new.error_code, provider = :provider, "
-            "status_at = :status_at, claim = NULL, claimed_until = NULL",
-            where="messages.status = 'waiting'", params={"provider": provider, "status_at": now})
+    bulk.update_from_rows(
+        session, table, "id", ("id", "provider_message_id"), accepted,
+        "status = CASE WHEN messages.status = 'waiting' THEN 'sent' ELSE messages.status END, "
+        "provider = :provider, provider_message_id = new.provider_message_id, sent_at = :sent_at, "
+        "status_at = :status_at, claim = NULL, claimed_until = NULL",
+        params={"provider": provider, "sent_at": now, "status_at": now})
+    bulk.update_from_rows(
+        session, table, "id", ("id", "reason", "error_code"), rejected,
+        "status = 'error', reason = new.reason, error_code = new.error_code, provider = :provider, "
+        "status_at = :status_at, claim = NULL, claimed_until = NULL",
+        where="messages.status = 'waiting'", params={"provider": provider, "status_at": now})
 
 
 def halted(redis_conn: Any, campaign_id: int) -> bool:

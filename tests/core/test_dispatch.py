@@ -253,3 +253,27 @@ def test_a_claim_from_a_stale_list_never_takes_a_batch_another_worker_sent(rt):
     with rt.sessions() as session:
         ids = sorted(session.scalars(select(Message.id).where(Message.campaign_id == cid)))
     assert sorted(m.id for m in a_batch + other["b"]) == ids
+
+
+def test_results_of_more_messages_than_one_statement_holds_are_all_recorded(rt):
+    """record_results writes in several UPDATE .. FROM (VALUES ..) statements past bulk.ROWS_PER_STATEMENT."""
+    from sqlalchemy import select
+
+    from core import bulk, dispatch
+    from core.providers.base import SendResult
+
+    n = bulk.ROWS_PER_STATEMENT * 2 + 7
+    cid = sending_campaign(rt, n, "many")
+    with db.transaction(rt.sessions) as session:
+        ids = {m.key: m.id for m in dispatch.claim(session, cid, n, 60)}
+    results = [SendResult(key, True, f"p-{key}") if i % 10 else SendResult(key, False, error="bad", error_code="x")
+               for i, key in enumerate(sorted(ids))]
+    with db.transaction(rt.sessions) as session:
+        dispatch.record_results(session, "simulator", results, ids)
+    with rt.sessions() as session:
+        rows = session.execute(select(Message.status, Message.provider_message_id, Message.claim)
+                               .where(Message.campaign_id == cid)).all()
+    assert len(ids) == n
+    assert sum(1 for r in rows if r.status == "sent" and r.provider_message_id) == n - len(results[::10])
+    assert sum(1 for r in rows if r.status == "error") == len(results[::10])
+    assert all(r.claim is None for r in rows)
