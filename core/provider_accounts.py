@@ -60,10 +60,12 @@ def provider_for(settings: Settings, account: ProviderAccount, http: requests.Se
                            policy=policy)
 
 
+_DEFAULT_FIRST = (ProviderAccount.is_default.desc(), ProviderAccount.id)  # the first account is the default
+
+
 def list_accounts(workspace_id: int) -> Any:
     """The SELECT of a workspace's accounts, default first (for paging)."""
-    return (select(ProviderAccount).where(ProviderAccount.workspace_id == workspace_id)
-            .order_by(ProviderAccount.is_default.desc(), ProviderAccount.id))
+    return select(ProviderAccount).where(ProviderAccount.workspace_id == workspace_id).order_by(*_DEFAULT_FIRST)
 
 
 def get_account(session: Session, workspace_id: int, account_id: int) -> ProviderAccount:
@@ -78,13 +80,10 @@ def get_default(session: Session, workspace_id: int) -> ProviderAccount | None:
     return session.scalars(list_accounts(workspace_id).limit(1)).first()
 
 
-_ACCOUNT = ProviderAccount.__table__.c
-
-
 def default_provider_column(workspace_id: Any) -> Any:
     """get_default's provider name as a scalar subquery, to read it along with something else."""
-    return (select(_ACCOUNT.provider).where(_ACCOUNT.workspace_id == workspace_id)
-            .order_by(_ACCOUNT.is_default.desc(), _ACCOUNT.id).limit(1).scalar_subquery())
+    return (select(ProviderAccount.provider).where(ProviderAccount.workspace_id == workspace_id)
+            .order_by(*_DEFAULT_FIRST).limit(1).scalar_subquery())
 
 
 def by_webhook_token(session: Session, provider: str, token: str) -> ProviderAccount | None:
