@@ -55,6 +55,10 @@ _WORKSPACE = select(Workspace.__table__, provider_accounts.default_provider_colu
                     .label("default_provider")).where(Workspace.__table__.c.id == bindparam("ws"))
 _MESSAGES = Message.__table__
 _INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+# Core's multi-row INSERT needs the same columns in every row: a column some items leave out gets its default
+# (every column a draft may leave out has a constant one).
+_DEFAULTS = {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None
+             for c in _MESSAGES.columns}
 
 
 class TooManyMessages(InvalidInput):
@@ -420,11 +424,7 @@ def _insert(session: Session, drafts: Sequence[Draft], idempotency_key: str | No
         return
     for draft in drafts:
         draft.row["idempotency_key"] = f"t-{uuid.uuid4().hex}"
-    # Core's multi-row INSERT needs the same columns in every row: a column some items leave out gets its
-    # default (every such column's default is a constant).
-    names = set().union(*(d.row for d in drafts))
-    defaults = {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None
-                for c in _MESSAGES.columns if c.name in names}
+    defaults = {name: _DEFAULTS[name] for name in set().union(*(d.row for d in drafts)) if name in _DEFAULTS}
     rows = [{**defaults, **{k: v for k, v in d.row.items() if k in defaults}} for d in drafts]
     ids = session.connection().execute(_INSERT_MESSAGES, rows).scalars().all()
     for draft, message_id in zip(drafts, ids, strict=True):
