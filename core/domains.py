@@ -74,8 +74,8 @@ def allocate(session: Session, workspace_id: int, n: int) -> list[tuple[LinkDoma
                                    f"links but only {sum(rooms)} fit ({hosts}); add a domain or raise a limit")
         counts = _spread([d.messages_used for d in pool], rooms, n)
         try:
-            with session.begin_nested():
-                for domain, k in zip(pool, counts, strict=True):
+            with session.begin_nested():  # rows locked in id order, so two workers never wait on each other
+                for domain, k in sorted(zip(pool, counts, strict=True), key=lambda pair: pair[0].id):
                     if k:
                         _take(session, domain, k)
         except _Raced:
