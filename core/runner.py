@@ -16,7 +16,7 @@ from sqlalchemy.orm import defer, lazyload
 from core import campaigns, dispatch, lifecycle, queues
 from core.models import Campaign, ProviderAccount
 from core.models.base import utcnow
-from core.throttle import Throttle
+from core.throttle import Gate, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
                     return
             ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
         times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
-        outcome = send_batch(rt, provider, provider_name, campaign_id, batch, times)
+        gate = throttle.gate(campaign_id, ws_id, per_hour, ws_cap) if per_hour else None
+        outcome = send_batch(rt, provider, provider_name, campaign_id, batch, times, gate)
         if outcome != "ok":
             return
         if queues.queue(rt.redis, queues.TRANSACTIONAL).count:
@@ -107,9 +108,10 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
 
 
 def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, batch: Sequence[Any],
-               times: Sequence[float] | None) -> str:
-    """Hands messages to the provider at their reserved times, in micro-groups of those that are due."""
-    from core.providers.base import OutboundSms, ProviderAuthFailed, ProviderUnavailable
+               times: Sequence[float] | None, gate: Gate | None = None) -> str:
+    """Hands messages to the provider at their reserved times, in micro-groups of those that are due; through
+    the gate, if given, one at a time."""
+    from core.providers.base import ProviderAuthFailed, ProviderUnavailable
 
     ids_by_key = {m.key: m.id for m in batch}
     pending: list[Any] = []
@@ -124,14 +126,7 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, bat
                 if dispatch.halted(rt.redis, campaign_id):
                     writer.wait()
                     return _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "halted")
-            now = time.monotonic()
-            j = i + 1
-            limit = getattr(provider, "max_batch", 100)
-            while j < len(batch) and j - i < limit and (times is None or times[j] <= now):
-                j += 1
-            group = [OutboundSms(m.id, m.key, m.phone, m.sender, m.text, m.parts) for m in batch[i:j]]
-            pending.extend(provider.send(group))
-            i = j
+            i = send_due(provider, batch, i, times, gate, pending)
             writer.maybe_start(pending)
     except ProviderAuthFailed as exc:
         writer.wait()
@@ -158,6 +153,28 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, bat
     writer.wait()
     _flush(rt, provider_name, pending, ids_by_key)
     return "ok"
+
+
+def send_due(provider: Any, batch: Sequence[Any], i: int, times: Sequence[float] | None, gate: Gate | None,
+             pending: list[Any]) -> int:
+    """Sends batch[i] and the messages after it that are due too (just it, through the gate, if given), adds their
+    results to `pending`, and returns the index of the next message to send."""
+    from core.providers.base import OutboundSms
+
+    now, j = time.monotonic(), i + 1
+    limit = 1 if gate is not None else getattr(provider, "max_batch", 100)
+    while j < len(batch) and j - i < limit and (times is None or times[j] <= now):
+        j += 1
+    group = [OutboundSms(m.id, m.key, m.phone, m.sender, m.text, m.parts) for m in batch[i:j]]
+    if gate is None:
+        pending.extend(provider.send(group))
+        return j
+    gate.enter()
+    try:
+        pending.extend(provider.send(group))
+    finally:
+        gate.leave()
+    return j
 
 
 class _ResultWriter:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core import dispatch, queues
 from core.models import Message, Workspace
 from core.models.base import as_utc, utcnow
-from core.throttle import Throttle
+from core.throttle import Gate, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def run(rt: Any, workspace_id: int) -> None:
                 _kick_when_due(rt, session, workspace_id)
                 return
         times = throttle.reserve(throttle_slot(workspace_id), workspace_id, len(batch), rate)
-        if send_batch(rt, provider, name, workspace_id, batch, times) != "ok":
+        gate = throttle.gate(throttle_slot(workspace_id), workspace_id, rate)
+        if send_batch(rt, provider, name, workspace_id, batch, times, gate) != "ok":
             return
     kick(rt.redis, workspace_id)
 
@@ -126,9 +127,10 @@ def _fail_waiting(session: Session, workspace_id: int, reason: str) -> None:
 
 
 def send_batch(rt: Any, provider: Any, provider_name: str, workspace_id: int, batch: Sequence[dispatch.Claimed],
-               times: Sequence[float]) -> str:
+               times: Sequence[float], gate: Gate | None = None) -> str:
     """Hands messages over at their reserved times; results are written at least every FLUSH_EVERY_S."""
-    from core.providers.base import OutboundSms, ProviderAuthFailed, ProviderUnavailable
+    from core.providers.base import ProviderAuthFailed, ProviderUnavailable
+    from core.runner import send_due
 
     ids_by_key = {m.key: m.id for m in batch}
     pending: list[Any] = []
@@ -139,12 +141,7 @@ def send_batch(rt: Any, provider: Any, provider_name: str, workspace_id: int, ba
             wait = times[i] - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            now, j = time.monotonic(), i + 1
-            while j < len(batch) and j - i < getattr(provider, "max_batch", 100) and times[j] <= now:
-                j += 1
-            group = [OutboundSms(m.id, m.key, m.phone, m.sender, m.text, m.parts) for m in batch[i:j]]
-            pending.extend(provider.send(group))
-            i = j
+            i = send_due(provider, batch, i, times, gate, pending)
             if time.monotonic() - last_flush >= dispatch.FLUSH_EVERY_S:
                 _flush(rt, provider_name, pending, ids_by_key)
                 last_flush = time.monotonic()

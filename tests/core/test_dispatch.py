@@ -110,6 +110,17 @@ def test_campaign_is_sent_once_each_throttled_and_reported(live):
     assert len(texts) == 30 and all("shop.example" not in x for x in texts)  # one short link per recipient
 
 
+def test_at_one_message_a_second_no_two_reach_the_provider_within_a_second(live):
+    app, rt, sim, _ = live
+    t, cid = setup_campaign(app, rt, sim, n=4, throttle=3600)
+    assert t.call("POST", f"/api/v1/campaigns/{cid}/submit").status_code == 200
+    drive(rt, cid)
+    times = sorted(r["mono"] for r in sim.simulator.log()["records"])
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 4 and min(gaps) >= 1.0  # a receipt a few ms early would put two in one second
+    assert max(gaps) < 1.5
+
+
 def test_pause_stops_within_a_batch_and_resume_sends_the_rest_once(live):
     app, rt, sim, _ = live
     t, cid = setup_campaign(app, rt, sim, n=12, throttle=7200)  # 2 per second, batches of 10
