@@ -15,16 +15,14 @@ A provider that loops over several requests in one `send()` and fails midway put
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from marshmallow import Schema
 
 from core.errors import SmsConnectError
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundSms:
+class OutboundSms(NamedTuple):  # tuples: a batch builds hundreds of these, and a frozen dataclass costs 3x
     message_id: int
     key: str  # idempotency key; sent as the provider's client reference where it has one
     to: str  # E.164, e.g. "+48600100200"
@@ -33,8 +31,7 @@ class OutboundSms:
     parts: int
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
+class SendResult(NamedTuple):
     key: str
     accepted: bool
     provider_message_id: str | None = None

@@ -92,10 +92,11 @@ def json_reply(applied: Applied) -> tuple[dict[str, int], int]:
 
 def text(value: Any, limit: int) -> str | None:
     """A scalar from a payload as bounded text, or None."""
+    if type(value) is str:  # the usual case, first
+        return value.strip()[:limit] or None
     if value is None or isinstance(value, dict | list):
         return None
-    out = str(value).strip()
-    return out[:limit] or None
+    return str(value).strip()[:limit] or None
 
 
 def handlers() -> dict[str, ModuleType]:
