@@ -99,6 +99,11 @@ def prepare_part(rt: Any, campaign_id: int, part: int) -> None:
 
 def finish(rt: Any, campaign_id: int) -> None:
     """Every part is prepared: totals stored, then Ready → Scheduled, or Started with its lanes queued."""
+    with rt.sessions() as session, session.begin():  # before the campaign row is locked: ANALYZE reads a sample
+        many = select(Message.id).where(Message.campaign_id == campaign_id).limit(ANALYZE_FROM).subquery()
+        postgres = db.is_postgres(session.get_bind())  # SQLite plans well without statistics
+        if postgres and session.scalar(select(func.count()).select_from(many)) >= ANALYZE_FROM:
+            db.refresh_statistics(session, "messages")
     with rt.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or campaign.status != lifecycle.PROCESSING:
@@ -111,8 +116,6 @@ def finish(rt: Any, campaign_id: int) -> None:
         campaign.currency = currency
         campaign.prepared_at = utcnow()
         campaigns.set_status(campaign, "prepared")
-        if campaign.recipients >= ANALYZE_FROM:
-            db.refresh_statistics(session, "messages")
         schedule_or_start(rt, campaign)
     rt.redis.delete(DONE_KEY.format(campaign_id))
 
