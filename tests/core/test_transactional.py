@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from connector.cli import main
 from core import db, provider_accounts, transactional
-from core.models import Message
+from core.models import Message, Workspace
 from tests.conftest import burst
 from tests.core import test_dispatch
 from tests.core.test_dispatch import setup_campaign, wait_for
@@ -51,6 +51,19 @@ def test_sent_once_with_delivery_events_and_replay_sends_nothing(live):
     assert detail["message"]["provider_message_id"] and detail["message"]["sent_at"]
     assert detail["events"] and detail["events"][-1]["status"] == detail["message"]["status"]
     assert detail["events"][-1]["provider_status"]
+
+
+def test_a_workspace_throttle_of_one_a_second_never_puts_two_in_one_second(live):
+    app, rt, sim, _ = live
+    t = tenant(app, rt, sim)
+    with db.transaction(rt.sessions) as session:
+        ws = session.get(Workspace, t.ws.id)
+        ws.settings = {**(ws.settings or {}), "transactional_per_hour": 3600}
+    body = [{"to": f"+4860050000{i}", "text": f"code {i}"} for i in range(3)]
+    assert t.call("POST", "/api/v1/messages", json=body).status_code == 202
+    burst(rt)
+    times = sorted(r["mono"] for r in sim.simulator.log()["records"])
+    assert len(times) == 3 and all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_transactional_messages_overtake_a_running_campaign(live):
