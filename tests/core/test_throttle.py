@@ -54,7 +54,7 @@ def test_workspace_cap_slows_every_campaign(redis_conn):
 
 def test_gate_spaces_each_handover_an_interval_after_the_previous_acknowledgement(redis_conn):
     # Two workers hand over through one gate; a send takes a varying few ms (the provider's answer).
-    gates = [Gate(redis_conn, "test:gate", 0.05), Gate(redis_conn, "test:gate", 0.05)]
+    gates = [Gate(redis_conn, "test:gate", 0.05, 1), Gate(redis_conn, "test:gate", 0.05, 1)]
     spans: list[tuple[float, float]] = []
     lock = threading.Lock()
 
@@ -78,9 +78,23 @@ def test_gate_spaces_each_handover_an_interval_after_the_previous_acknowledgemen
     assert all(b[0] >= a[1] + 0.05 for a, b in zip(spans, spans[1:], strict=False))
 
 
-def test_gate_only_at_one_message_a_second_or_slower_and_shared_under_a_workspace_cap(redis_conn):
+def test_gate_lets_per_span_through_and_holds_the_next_until_the_span_after_the_first_answer(redis_conn):
+    gate = Gate(redis_conn, "test:gate2", 0.3, 2)  # at most 2 receipts in any 0.3 s
+    went, answered = [], []
+    for _ in range(5):
+        gate.enter()
+        went.append(time.monotonic())
+        answered.append(time.monotonic())
+        gate.leave()
+    assert went[1] - went[0] < 0.1  # the second goes at once
+    assert all(went[k] >= answered[k - 2] + 0.3 for k in range(2, 5))  # the third waits for the first's span
+
+
+def test_gate_up_to_four_a_second_and_shared_under_a_workspace_cap(redis_conn):
     throttle = Throttle(redis_conn)
-    assert throttle.gate(1, 9, per_hour=7200) is None  # 2/s: the sliding second holds two, jitter is harmless
+    assert throttle.gate(1, 9, per_hour=18000) is None  # 5/s: one message of jitter stays under 1.25 x
+    assert throttle.gate(1, 9, per_hour=14400) is not None  # 4/s: a fifth in one second would be 1.25 x
+    assert throttle.gate(1, 9, per_hour=7200) is not None  # 2/s: a third in one second would be 1.5 x
     assert throttle.gate(1, 9, per_hour=3600) is not None
     a, b = throttle.gate(1, 9, 36000, workspace_per_hour=3600), throttle.gate(2, 9, 36000, workspace_per_hour=3600)
     a.enter()
