@@ -327,7 +327,7 @@ def _exactly_once(records: Sequence[dict[str, Any]], n: int, what: str) -> list[
     return []
 
 
-def run(quick: bool, data_dir: Path) -> tuple[dict[str, Any], list[str]]:
+def run(quick: bool, data_dir: Path, slow_per_h: int = SLOW_PER_H) -> tuple[dict[str, Any], list[str]]:
     stack = Stack(data_dir)
     settings = Settings.from_env(stack.env)
     migrations.upgrade(settings.sqlalchemy_url)
@@ -337,13 +337,13 @@ def run(quick: bool, data_dir: Path) -> tuple[dict[str, Any], list[str]]:
         fast_s, slow_s = (FAST_QUICK_S, SLOW_QUICK_S) if quick else (FAST_S, SLOW_S)
         ceiling_n = CEILING_QUICK_N if quick else CEILING_N
         fast_n = round(FAST_PER_H * fast_s / 3600) + 1
-        slow_n = round(SLOW_PER_H * slow_s / 3600) + 1
+        slow_n = round(slow_per_h * slow_s / 3600) + 1
         workspace_id = setup_workspace(rt, stack, ceiling_n + fast_n + slow_n)
         load = os.getloadavg()[0]
         ours, bare, ceiling, problems = run_ceiling(rt, stack, workspace_id, ceiling_n)
         stack.start_workers()
         fast, fast_problems = run_throttled(rt, stack, workspace_id, FAST_PER_H, fast_s)
-        slow, slow_problems = run_throttled(rt, stack, workspace_id, SLOW_PER_H, slow_s)
+        slow, slow_problems = run_throttled(rt, stack, workspace_id, slow_per_h, slow_s)
         problems += fast_problems + slow_problems
     finally:
         stack.stop()
@@ -375,9 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help=f"{FAST_QUICK_S} s and {SLOW_QUICK_S} s runs, not {FAST_S} s and {SLOW_S} s")
+    parser.add_argument("--slow-per-h", type=int, default=SLOW_PER_H,
+                        help=f"the rate of the second throttled run (default {SLOW_PER_H:,}/h)")
     args = parser.parse_args(argv)
+    if not 60 <= args.slow_per_h <= 200_000:
+        parser.error("--slow-per-h must be between 60 and 200000")  # exit code 2
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
-        figures, problems = run(args.quick, Path(tmp))
+        figures, problems = run(args.quick, Path(tmp), args.slow_per_h)
     for problem in problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"{figures['target_per_h']:,}/h: achieved {figures['achieved_per_h']:,}/h ({figures['rate_error']:+.2%}), "
