@@ -169,11 +169,11 @@ def send_due(provider: Any, batch: Sequence[Any], i: int, times: Sequence[float]
     if gate is None:
         pending.extend(provider.send(group))
         return j
-    gate.enter()
+    token = gate.enter()
     try:
         pending.extend(provider.send(group))
     finally:
-        gate.leave()
+        gate.leave(token)
     return j
 
 

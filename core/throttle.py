@@ -36,45 +36,51 @@ return {tostring(start), tostring(now)}
 
 # Up to 4 messages a second, one message more in a sliding second is a burst of 1.25 times the rate or more, and a send
 # that reaches the provider a few ms late (a new connection, a busy CPU) lets the next one in early. So there each
-# handover also waits until the provider acknowledged the handover `per_span` places back at least `span` ago,
-# whichever worker sent it: the provider received that one before the acknowledgement and receives this one after
-# its handover, so no second ever holds more than `per_span` receipts (span = one second, per_span = the rate per
-# second rounded up; slower than 1/s: one receipt per interval). It costs the acknowledgement's round trip per
-# `per_span` messages (~0.5% of the rate); above 4/s one message of jitter stays under 1.25 times the rate.
+# handover also waits for the latest moment by which the provider had the handover `per_span` places back, plus one
+# `span`, whichever worker sent it. That moment is the provider's answer, or GATE_TRANSIT_S after the handover if it
+# answers later, so a slow gateway costs GATE_TRANSIT_S per span and never its whole round trip. No second then holds
+# more than `per_span` receipts (span = one second, per_span = the rate per second rounded up; slower than 1/s:
+# one receipt per interval). The simulator answers in 3 to 5 ms: about 0.5% of the rate; above 4/s one message of
+# jitter stays under 1.25 times the rate.
 GATE_UP_TO_PER_S = 4.0
-GATE_IN_FLIGHT_MS = 10_000  # a worker killed mid-send holds the others this long at most
+GATE_TRANSIT_S = 0.010  # a gateway is taken to have a message this long after its handover at the latest
 
-# KEYS[1] the latest acknowledgement times (Redis time, s; newest first), KEYS[2] a handover in flight.
-# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] in-flight expiry (ms). Returns {1, wait}: the caller's handover is
-# now in flight and may go after `wait` seconds; or {0, wait}: another worker's is in flight, ask again then.
+# KEYS[1] a sorted set: the latest moments by which the provider had each handover (Redis time, s), KEYS[2] a counter.
+# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] GATE_TRANSIT_S, ARGV[4] expiry (s). Returns {token, wait}: the caller
+# hands over after `wait` seconds, and that handover counts as had by the provider GATE_TRANSIT_S later until
+# ACKED says when it answered.
 GATE = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return {0, '0.002'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local per_span = tonumber(ARGV[2])
 local wait = 0
-local back = redis.call('LINDEX', KEYS[1], tonumber(ARGV[2]) - 1)
-if back then wait = tonumber(back) + tonumber(ARGV[1]) - now end
+local back = redis.call('ZREVRANGE', KEYS[1], per_span - 1, per_span - 1, 'WITHSCORES')
+if back[2] then wait = tonumber(back[2]) + tonumber(ARGV[1]) - now end
 if wait < 0 then wait = 0 end
-redis.call('SET', KEYS[2], '1', 'PX', math.ceil(wait * 1000) + tonumber(ARGV[3]))
-return {1, tostring(wait)}
+local token = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], now + wait + tonumber(ARGV[3]), token)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(per_span + 1))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return {token, tostring(wait)}
 """
 
-# KEYS as GATE; ARGV[1] per_span, ARGV[2] expiry of the list (s). Called once the provider answered.
+# KEYS[1] as GATE; ARGV[1] the token. Called once the provider answered: an answer sooner than GATE_TRANSIT_S
+# after the handover is when the provider had it at the latest.
 ACKED = """
 local t = redis.call('TIME')
-redis.call('LPUSH', KEYS[1], tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000))
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if had and now < tonumber(had) then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1]) end
 return 1
 """
 
 
 class Gate:
-    """At most `per_span` receipts in any `span` seconds, whatever the transport's jitter (see GATE_UP_TO_PER_S)."""
+    """At most `per_span` receipts in any `span` seconds despite the transport's jitter (see GATE_UP_TO_PER_S)."""
 
     def __init__(self, connection: redis.Redis, key: str, span: float, per_span: int) -> None:
-        self._keys = [f"{key}:acked", f"{key}:in-flight"]
+        self._keys = [f"{key}:had", f"{key}:seq"]
         self._span, self._per_span = span, per_span
         self._gate = connection.register_script(GATE)
         self._acked = connection.register_script(ACKED)
@@ -86,18 +92,17 @@ class Gate:
             return cls(connection, key, interval, 1)
         return cls(connection, key, 1.0, math.ceil(1.0 / interval - 1e-9))
 
-    def enter(self) -> None:
-        """Blocks until this worker may hand over the next message."""
-        while True:
-            mine, wait = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, GATE_IN_FLIGHT_MS])
-            # Waits on the local clock from the reply: Redis's clock had moved on at least as far by then.
-            time.sleep(float(wait))
-            if mine:
-                return
+    def enter(self) -> int:
+        """Blocks until this worker may hand over the next message; returns the handover's token for `leave`."""
+        token, wait = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, repr(GATE_TRANSIT_S),
+                                                        int(self._span * 2 + 3600)])
+        # Waits on the local clock from the reply: Redis's clock had moved on at least as far by then.
+        time.sleep(float(wait))
+        return int(token)
 
-    def leave(self) -> None:
-        """The provider answered (or failed): this handover's acknowledgement time is stored."""
-        self._acked(keys=self._keys, args=[self._per_span, int(self._span * 2 + 3600)])
+    def leave(self, token: int) -> None:
+        """The provider answered (or failed) the handover of `token`."""
+        self._acked(keys=self._keys[:1], args=[token])
 
 
 class Throttle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core.throttle import Gate, Throttle
+from core.throttle import GATE_TRANSIT_S, Gate, Throttle
 
 
 def test_slots_are_evenly_spaced_at_the_rate(redis_conn):
@@ -52,20 +52,20 @@ def test_workspace_cap_slows_every_campaign(redis_conn):
     assert b[0] >= a[-1] + 0.99  # the second campaign queues behind the first on the shared cap
 
 
-def test_gate_spaces_each_handover_an_interval_after_the_previous_acknowledgement(redis_conn):
-    # Two workers hand over through one gate; a send takes a varying few ms (the provider's answer).
+def test_gate_spaces_each_handover_a_span_after_the_previous_answer(redis_conn):
+    # Two workers hand over through one gate; the provider answers within a few ms.
     gates = [Gate(redis_conn, "test:gate", 0.05, 1), Gate(redis_conn, "test:gate", 0.05, 1)]
     spans: list[tuple[float, float]] = []
     lock = threading.Lock()
 
     def worker(gate: Gate, seed: int) -> None:
         for k in range(6):
-            gate.enter()
+            token = gate.enter()
             went = time.monotonic()
             time.sleep(0.002 * ((k + seed) % 3))
             with lock:
-                spans.append((went, time.monotonic()))  # (handed over, acknowledged)
-            gate.leave()
+                spans.append((went, time.monotonic()))  # (handed over, answered)
+            gate.leave(token)
 
     threads = [threading.Thread(target=worker, args=(g, i)) for i, g in enumerate(gates)]
     for t in threads:
@@ -74,18 +74,29 @@ def test_gate_spaces_each_handover_an_interval_after_the_previous_acknowledgemen
         t.join()
     spans.sort()
     assert len(spans) == 12
-    # Never two in flight at once, and the next goes a full interval after the previous one was acknowledged.
+    # The provider had each message by its answer: the next one goes a full span after that.
     assert all(b[0] >= a[1] + 0.05 for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_a_slow_answer_costs_the_transit_allowance_not_the_round_trip(redis_conn):
+    gates = [Gate(redis_conn, "test:slow", 0.1, 1), Gate(redis_conn, "test:slow", 0.1, 1)]
+    first = gates[0].enter()
+    went = time.monotonic()
+    token = gates[1].enter()  # the first is still waiting for its answer (a gateway slower than GATE_TRANSIT_S)
+    second = time.monotonic()
+    gates[1].leave(token)
+    gates[0].leave(first)
+    assert 0.1 + GATE_TRANSIT_S - 0.005 <= second - went < 0.1 + GATE_TRANSIT_S + 0.05
 
 
 def test_gate_lets_per_span_through_and_holds_the_next_until_the_span_after_the_first_answer(redis_conn):
     gate = Gate(redis_conn, "test:gate2", 0.3, 2)  # at most 2 receipts in any 0.3 s
     went, answered = [], []
     for _ in range(5):
-        gate.enter()
+        token = gate.enter()
         went.append(time.monotonic())
         answered.append(time.monotonic())
-        gate.leave()
+        gate.leave(token)
     assert went[1] - went[0] < 0.1  # the second goes at once
     assert all(went[k] >= answered[k - 2] + 0.3 for k in range(2, 5))  # the third waits for the first's span
 
@@ -97,9 +108,8 @@ def test_gate_up_to_four_a_second_and_shared_under_a_workspace_cap(redis_conn):
     assert throttle.gate(1, 9, per_hour=7200) is not None  # 2/s: a third in one second would be 1.5 x
     assert throttle.gate(1, 9, per_hour=3600) is not None
     a, b = throttle.gate(1, 9, 36000, workspace_per_hour=3600), throttle.gate(2, 9, 36000, workspace_per_hour=3600)
-    a.enter()
-    a.leave()
+    a.leave(a.enter())
     started = time.monotonic()
-    b.enter()  # another campaign, same 1/s workspace cap: waits out the interval after a's acknowledgement
+    token = b.enter()  # another campaign, same 1/s workspace cap: waits out the interval after a's answer
     assert time.monotonic() - started >= 0.9
-    b.leave()
+    b.leave(token)
