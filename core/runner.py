@@ -62,7 +62,7 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
     """One dispatch lane: claim a batch, reserve its send times, send, record; for JOB_SECONDS, then hand over."""
     rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
     deadline = time.monotonic() + dispatch.JOB_SECONDS
-    throttle = Throttle(rt.redis)
+    throttle = Throttle(rt.redis, rt.settings.throttle_transit_ms / 1000)
     provider = None
     while time.monotonic() < deadline:
         with rt.sessions() as session, session.begin():

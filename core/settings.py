@@ -66,6 +66,7 @@ class Settings:
     prepare_parts: int = 4  # most RQ jobs that prepare one campaign's messages side by side
     prepare_part_min: int = 50_000  # recipients per part at least (smaller audiences are one job)
     dispatch_lanes: int = 2  # dispatch jobs per campaign at once (workers that can share one campaign)
+    throttle_transit_ms: int = 10  # up to 4 msg/s: a gateway counts as having a message this long after handover
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -118,5 +119,6 @@ class Settings:
             prepare_parts=_int(env, "SMSCONNECT_PREPARE_PARTS", 4),
             prepare_part_min=_int(env, "SMSCONNECT_PREPARE_PART_MIN", 50_000),
             dispatch_lanes=_int(env, "SMSCONNECT_DISPATCH_LANES", 2),
+            throttle_transit_ms=_int(env, "SMSCONNECT_THROTTLE_TRANSIT_MS", 10),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )

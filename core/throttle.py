@@ -37,17 +37,18 @@ return {tostring(start), tostring(now)}
 # Up to 4 messages a second, one message more in a sliding second is a burst of 1.25 times the rate or more, and a send
 # that reaches the provider a few ms late (a new connection, a busy CPU) lets the next one in early. So there each
 # handover also waits for the latest moment by which the provider had the handover `per_span` places back, plus one
-# `span`, whichever worker sent it. That moment is the provider's answer, or GATE_TRANSIT_S after the handover if it
-# answers later, so a slow gateway costs GATE_TRANSIT_S per span and never its whole round trip. No second then holds
-# more than `per_span` receipts (span = one second, per_span = the rate per second rounded up; slower than 1/s:
-# one receipt per interval). The simulator answers in 3 to 5 ms: about 0.5% of the rate; above 4/s one message of
-# jitter stays under 1.25 times the rate.
+# `span`, whichever worker sent it. That moment is the provider's answer, or the transit allowance (GATE_TRANSIT_S)
+# after the handover if it answers later, so a slow gateway costs the allowance per span, never its round trip.
+# No second then holds more than `per_span` receipts (span = one second, per_span = the rate per second rounded up;
+# slower than 1/s: one receipt per interval). The simulator answers in 3 to 5 ms: about 0.5% of the rate. Above
+# 4/s one message of jitter stays under 1.25 times the rate.
 GATE_UP_TO_PER_S = 4.0
 GATE_TRANSIT_S = 0.010  # a gateway is taken to have a message this long after its handover at the latest
+# (Settings.throttle_transit_ms)
 
 # KEYS[1] a sorted set: the latest moments by which the provider had each handover (Redis time, s), KEYS[2] a counter.
-# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] GATE_TRANSIT_S, ARGV[4] expiry (s). Returns {token, wait}: the caller
-# hands over after `wait` seconds, and that handover counts as had by the provider GATE_TRANSIT_S later until
+# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] transit allowance (s), ARGV[4] expiry (s). Returns {token, wait}: the
+# caller hands over after `wait` seconds, and that handover counts as had by the provider the allowance later until
 # ACKED says when it answered.
 GATE = """
 local t = redis.call('TIME')
@@ -65,8 +66,8 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {token, tostring(wait)}
 """
 
-# KEYS[1] as GATE; ARGV[1] the token. Called once the provider answered: an answer sooner than GATE_TRANSIT_S
-# after the handover is when the provider had it at the latest.
+# KEYS[1] as GATE; ARGV[1] the token. Called once the provider answered: an answer sooner than the allowance after
+# the handover is when the provider had it at the latest.
 ACKED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -79,22 +80,24 @@ return 1
 class Gate:
     """At most `per_span` receipts in any `span` seconds despite the transport's jitter (see GATE_UP_TO_PER_S)."""
 
-    def __init__(self, connection: redis.Redis, key: str, span: float, per_span: int) -> None:
+    def __init__(self, connection: redis.Redis, key: str, span: float, per_span: int,
+                 transit_s: float = GATE_TRANSIT_S) -> None:
         self._keys = [f"{key}:had", f"{key}:seq"]
-        self._span, self._per_span = span, per_span
+        self._span, self._per_span, self._transit = span, per_span, transit_s
         self._gate = connection.register_script(GATE)
         self._acked = connection.register_script(ACKED)
 
     @classmethod
-    def for_interval(cls, connection: redis.Redis, key: str, interval: float) -> Gate:
+    def for_interval(cls, connection: redis.Redis, key: str, interval: float,
+                     transit_s: float = GATE_TRANSIT_S) -> Gate:
         """One receipt per interval from 1 s up; below, per second as many as the rate rounded up."""
         if interval >= 1.0:
-            return cls(connection, key, interval, 1)
-        return cls(connection, key, 1.0, math.ceil(1.0 / interval - 1e-9))
+            return cls(connection, key, interval, 1, transit_s)
+        return cls(connection, key, 1.0, math.ceil(1.0 / interval - 1e-9), transit_s)
 
     def enter(self) -> int:
         """Blocks until this worker may hand over the next message; returns the handover's token for `leave`."""
-        token, wait = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, repr(GATE_TRANSIT_S),
+        token, wait = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, repr(self._transit),
                                                         int(self._span * 2 + 3600)])
         # Waits on the local clock from the reply: Redis's clock had moved on at least as far by then.
         time.sleep(float(wait))
@@ -108,8 +111,9 @@ class Gate:
 class Throttle:
     """Reserves evenly spaced send times for a batch, for a campaign and optionally its workspace."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, transit_s: float = GATE_TRANSIT_S) -> None:
         self._redis = connection
+        self._transit = transit_s  # for the handover gate
         self._reserve = connection.register_script(RESERVE)
 
     def reserve(self, campaign_id: int, workspace_id: int, n: int, per_hour: int,
@@ -142,7 +146,7 @@ class Throttle:
         if max(tc, tw) * GATE_UP_TO_PER_S < 1.0:
             return None
         key = f"smsconnect:throttle:ws:{workspace_id}" if tw >= tc else f"smsconnect:throttle:campaign:{campaign_id}"
-        return Gate.for_interval(self._redis, f"{key}:handover", max(tc, tw))
+        return Gate.for_interval(self._redis, f"{key}:handover", max(tc, tw), self._transit)
 
     def reset(self, campaign_id: int) -> None:
         """Forgets a campaign's timeline (after a long pause the next batch starts now, not in a burst)."""

@@ -85,7 +85,7 @@ def run(rt: Any, workspace_id: int) -> None:
 
     rt.redis.delete(QUEUED_KEY.format(workspace_id))  # messages accepted from now on kick a new job
     deadline = time.monotonic() + JOB_SECONDS
-    throttle = Throttle(rt.redis)
+    throttle = Throttle(rt.redis, rt.settings.throttle_transit_ms / 1000)
     provider: Any = None
     name = ""
     while time.monotonic() < deadline:
