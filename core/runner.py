@@ -170,10 +170,11 @@ def send_due(provider: Any, batch: Sequence[Any], i: int, times: Sequence[float]
         pending.extend(provider.send(group))
         return j
     token = gate.enter()
+    handed_over = time.monotonic()
     try:
         pending.extend(provider.send(group))
     finally:
-        gate.leave(token)
+        gate.leave(token, handed_over)
     return j
 
 

@@ -47,9 +47,9 @@ GATE_TRANSIT_S = 0.010  # a gateway is taken to have a message this long after i
 # (Settings.throttle_transit_ms)
 
 # KEYS[1] a sorted set: the latest moments by which the provider had each handover (Redis time, s), KEYS[2] a counter.
-# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] transit allowance (s), ARGV[4] expiry (s). Returns {token, wait}: the
-# caller hands over after `wait` seconds, and that handover counts as had by the provider the allowance later until
-# ACKED says when it answered.
+# ARGV[1] span (s), ARGV[2] per_span, ARGV[3] transit allowance (s), ARGV[4] expiry (s). Returns {token, wait, now}:
+# the caller hands over after `wait` seconds, and that handover counts as had by the provider the allowance later
+# until ACKED says better.
 GATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -63,16 +63,17 @@ redis.call('ZADD', KEYS[1], now + wait + tonumber(ARGV[3]), token)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(per_span + 1))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-return {token, tostring(wait)}
+return {token, tostring(wait), tostring(now)}
 """
 
-# KEYS[1] as GATE; ARGV[1] the token. Called once the provider answered: an answer sooner than the allowance after
-# the handover is when the provider had it at the latest.
+# KEYS[1] as GATE; ARGV[1] the token, ARGV[2] the handover's time plus the allowance (Redis time, s), ARGV[3] per_span.
+# Called once the provider answered: it had the message by then, or by the handover plus the allowance if sooner.
 ACKED = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if had and now < tonumber(had) then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1]) end
+local had = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if tonumber(ARGV[2]) < had then had = tonumber(ARGV[2]) end
+redis.call('ZADD', KEYS[1], had, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
 return 1
 """
 
@@ -86,6 +87,7 @@ class Gate:
         self._span, self._per_span, self._transit = span, per_span, transit_s
         self._gate = connection.register_script(GATE)
         self._acked = connection.register_script(ACKED)
+        self._offsets: dict[int, float] = {}  # token → Redis time minus local monotonic time, rounded up
 
     @classmethod
     def for_interval(cls, connection: redis.Redis, key: str, interval: float,
@@ -97,15 +99,20 @@ class Gate:
 
     def enter(self) -> int:
         """Blocks until this worker may hand over the next message; returns the handover's token for `leave`."""
-        token, wait = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, repr(self._transit),
-                                                        int(self._span * 2 + 3600)])
-        # Waits on the local clock from the reply: Redis's clock had moved on at least as far by then.
+        asked = time.monotonic()
+        token, wait, now = self._gate(keys=self._keys, args=[repr(self._span), self._per_span, repr(self._transit),
+                                                             int(self._span * 2 + 3600)])
+        # Redis's clock read `now` after `asked`: counting from `asked` maps a local time to a Redis time no earlier
+        # than the true one. The wait runs on the local clock from the reply: Redis's had moved on as far by then.
+        self._offsets[int(token)] = float(now) - asked
         time.sleep(float(wait))
         return int(token)
 
-    def leave(self, token: int) -> None:
-        """The provider answered (or failed) the handover of `token`."""
-        self._acked(keys=self._keys[:1], args=[token])
+    def leave(self, token: int, handed_over: float) -> None:
+        """The provider answered (or failed) the handover of `token`, made at `handed_over` (time.monotonic()).
+        The handover's own time counts, not the gate's: a worker held up in between hands over later."""
+        latest = handed_over + self._offsets.pop(token) + self._transit
+        self._acked(keys=self._keys[:1], args=[token, repr(latest), self._per_span])
 
 
 class Throttle:

@@ -25,9 +25,9 @@ def live(settings):
     holder = {}
     server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
     base = f"http://127.0.0.1:{server.port}"
-    # The simulator shares this process's GIL with the lanes, so a message can take tens of ms to reach it: the
-    # handover gate's transit allowance covers that here (a gateway in its own process has one in 2 to 7 ms).
-    app = create_app(settings.with_overrides(base_url=base, throttle_transit_ms=200))
+    # The simulator shares this process's GIL with the lanes, so a message can take hundreds of ms to reach it:
+    # the handover gate's transit allowance covers that here (a gateway in its own process has one in 2 to 7 ms).
+    app = create_app(settings.with_overrides(base_url=base, throttle_transit_ms=1000))
     holder["app"] = app
     import threading
 

@@ -65,7 +65,7 @@ def test_gate_spaces_each_handover_a_span_after_the_previous_answer(redis_conn):
             time.sleep(0.002 * ((k + seed) % 3))
             with lock:
                 spans.append((went, time.monotonic()))  # (handed over, answered)
-            gate.leave(token)
+            gate.leave(token, went)
 
     threads = [threading.Thread(target=worker, args=(g, i)) for i, g in enumerate(gates)]
     for t in threads:
@@ -84,9 +84,22 @@ def test_a_slow_answer_costs_the_transit_allowance_not_the_round_trip(redis_conn
     went = time.monotonic()
     token = gates[1].enter()  # the first is still waiting for its answer (a gateway slower than GATE_TRANSIT_S)
     second = time.monotonic()
-    gates[1].leave(token)
-    gates[0].leave(first)
+    gates[1].leave(token, second)
+    gates[0].leave(first, went)
     assert 0.1 + GATE_TRANSIT_S - 0.005 <= second - went < 0.1 + GATE_TRANSIT_S + 0.05
+
+
+def test_a_worker_held_up_after_the_gate_counts_from_its_own_handover(redis_conn):
+    gates = [Gate(redis_conn, "test:held", 0.1, 1), Gate(redis_conn, "test:held", 0.1, 1)]
+    first = gates[0].enter()
+    time.sleep(0.05)  # held up (a busy CPU, a GC pause) between the gate and the handover
+    went = time.monotonic()
+    time.sleep(0.03)  # the provider answers later than the allowance
+    gates[0].leave(first, went)
+    token = gates[1].enter()
+    second = time.monotonic()
+    gates[1].leave(token, second)
+    assert second >= went + GATE_TRANSIT_S + 0.1  # not from the gate's time, 50 ms earlier
 
 
 def test_gate_lets_per_span_through_and_holds_the_next_until_the_span_after_the_first_answer(redis_conn):
@@ -96,7 +109,7 @@ def test_gate_lets_per_span_through_and_holds_the_next_until_the_span_after_the_
         token = gate.enter()
         went.append(time.monotonic())
         answered.append(time.monotonic())
-        gate.leave(token)
+        gate.leave(token, went[-1])
     assert went[1] - went[0] < 0.1  # the second goes at once
     assert all(went[k] >= answered[k - 2] + 0.3 for k in range(2, 5))  # the third waits for the first's span
 
@@ -108,8 +121,8 @@ def test_gate_up_to_four_a_second_and_shared_under_a_workspace_cap(redis_conn):
     assert throttle.gate(1, 9, per_hour=7200) is not None  # 2/s: a third in one second would be 1.5 x
     assert throttle.gate(1, 9, per_hour=3600) is not None
     a, b = throttle.gate(1, 9, 36000, workspace_per_hour=3600), throttle.gate(2, 9, 36000, workspace_per_hour=3600)
-    a.leave(a.enter())
+    a.leave(a.enter(), time.monotonic())
     started = time.monotonic()
     token = b.enter()  # another campaign, same 1/s workspace cap: waits out the interval after a's answer
     assert time.monotonic() - started >= 0.9
-    b.leave(token)
+    b.leave(token, time.monotonic())
