@@ -115,6 +115,15 @@ class Gate:
         self._acked(keys=self._keys[:1], args=[token, repr(latest), self._per_span])
 
 
+CAMPAIGN_KEY = "smsconnect:throttle:campaign:{}"
+WORKSPACE_KEY = "smsconnect:throttle:ws:{}"
+
+
+def _intervals(per_hour: int, workspace_per_hour: int | None) -> tuple[float, float]:
+    """(campaign interval, workspace interval or 0 when there is no cap), in seconds."""
+    return 3600.0 / per_hour, 3600.0 / workspace_per_hour if workspace_per_hour else 0.0
+
+
 class Throttle:
     """Reserves evenly spaced send times for a batch, for a campaign and optionally its workspace."""
 
@@ -136,25 +145,21 @@ class Throttle:
     def reserve_on_redis_clock(self, campaign_id: int, workspace_id: int, n: int, per_hour: int,
                                workspace_per_hour: int | None = None) -> tuple[float, float, float]:
         """(first slot, Redis's now, spacing) in seconds on the Redis server's clock."""
-        tc = 3600.0 / per_hour
-        tw = 3600.0 / workspace_per_hour if workspace_per_hour else 0.0
-        start, now = self._reserve(
-            keys=[f"smsconnect:throttle:campaign:{campaign_id}", f"smsconnect:throttle:ws:{workspace_id}"],
-            args=[n, repr(tc), repr(tw)],
-        )
+        tc, tw = _intervals(per_hour, workspace_per_hour)
+        start, now = self._reserve(keys=[CAMPAIGN_KEY.format(campaign_id), WORKSPACE_KEY.format(workspace_id)],
+                                   args=[n, repr(tc), repr(tw)])
         return float(start), float(now), max(tc, tw)
 
     def gate(self, campaign_id: int, workspace_id: int, per_hour: int,
              workspace_per_hour: int | None = None) -> Gate | None:
         """The handover gate for rates up to GATE_UP_TO_PER_S (None above). The workspace's cap keys it
         when that is the slower rate, so every campaign of the workspace passes the same gate."""
-        tc = 3600.0 / per_hour
-        tw = 3600.0 / workspace_per_hour if workspace_per_hour else 0.0
+        tc, tw = _intervals(per_hour, workspace_per_hour)
         if max(tc, tw) * GATE_UP_TO_PER_S < 1.0:
             return None
-        key = f"smsconnect:throttle:ws:{workspace_id}" if tw >= tc else f"smsconnect:throttle:campaign:{campaign_id}"
+        key = WORKSPACE_KEY.format(workspace_id) if tw >= tc else CAMPAIGN_KEY.format(campaign_id)
         return Gate.for_interval(self._redis, f"{key}:handover", max(tc, tw), self._transit)
 
     def reset(self, campaign_id: int) -> None:
         """Forgets a campaign's timeline (after a long pause the next batch starts now, not in a burst)."""
-        self._redis.delete(f"smsconnect:throttle:campaign:{campaign_id}")
+        self._redis.delete(CAMPAIGN_KEY.format(campaign_id))
