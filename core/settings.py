@@ -19,14 +19,17 @@ def _default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "smsconnect"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def _persisted_secret(data_dir: Path, name: str, make: str) -> str:
@@ -119,6 +122,6 @@ class Settings:
             prepare_parts=_int(env, "SMSCONNECT_PREPARE_PARTS", 4),
             prepare_part_min=_int(env, "SMSCONNECT_PREPARE_PART_MIN", 50_000),
             dispatch_lanes=_int(env, "SMSCONNECT_DISPATCH_LANES", 2),
-            throttle_transit_ms=_int(env, "SMSCONNECT_THROTTLE_TRANSIT_MS", 10),
+            throttle_transit_ms=_int(env, "SMSCONNECT_THROTTLE_TRANSIT_MS", 10, minimum=0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )

@@ -60,6 +60,13 @@ def test_contacts_import_runs_a_worker_and_reports(cli, tmp_path, client):
     assert {c["phone"] for c in listed["items"]} == {"+48600100200", "+48600100201"}
 
 
+@pytest.mark.parametrize("command", ["worker", "cron", "serve", "migrate", "up"])
+def test_a_bad_setting_ends_a_process_command_with_its_message_and_exit_code_2(cli, command, monkeypatch):
+    monkeypatch.setenv("SMSCONNECT_THROTTLE_TRANSIT_MS", "-5")
+    result = cli(command)
+    assert result.exit_code == 2 and "SMSCONNECT_THROTTLE_TRANSIT_MS must be at least 0" in result.output
+
+
 def test_contacts_import_with_a_bad_map_exits_2(cli, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("Mobile\n600100200\n")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from core.errors import SmsConnectError
+from core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +27,16 @@ def friendly_errors(command: F) -> F:
             sys.exit(2)
 
     return wrapped  # type: ignore[return-value]
+
+
+def settings_from_env() -> Settings:
+    """Settings.from_env() for commands that run for long (a bad setting still ends them with its message and
+    exit code 2, but an error while they run keeps its traceback)."""
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group()

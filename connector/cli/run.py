@@ -12,6 +12,7 @@ import click
 from rq import Worker
 from rq.serializers import JSONSerializer
 
+from connector.cli import settings_from_env
 from core import migrations, queues, redisdb, runtime
 from core.settings import Settings
 
@@ -26,7 +27,7 @@ def migrate_db(settings: Settings) -> None:
 @click.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
-    settings = Settings.from_env()
+    settings = settings_from_env()
     migrate_db(settings)
     click.echo(f"database is up to date ({settings.sqlalchemy_url.split('@')[-1]})")
 
@@ -36,7 +37,7 @@ def migrate() -> None:
 @click.option("--bind", default=None, help="host:port (default HOST:PORT, 127.0.0.1:8000)")
 def serve(workers: int | None, bind: str | None) -> None:
     """Run the web app under gunicorn."""
-    settings = Settings.from_env()
+    settings = settings_from_env()
     redisdb.connect(settings)  # start the embedded Redis before gunicorn forks
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers or settings.web_workers),
                               "--bind", bind or f"{settings.host}:{settings.port}", "--access-logfile", "-",
@@ -53,7 +54,7 @@ def make_worker(settings: Settings) -> Worker:
 @click.option("--burst", is_flag=True, help="exit when the queues are empty")
 def worker(burst: bool) -> None:
     """Run one RQ worker on every smsconnect queue (any number of them, on any machine)."""
-    settings = Settings.from_env()
+    settings = settings_from_env()
     make_worker(settings).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
 
 
@@ -68,7 +69,7 @@ PERIODIC = {"core.jobs.purge_deleted_contacts": CRON_PURGE_S, "core.jobs.consume
 @click.command()
 def cron() -> None:
     """Queue the periodic jobs (started by `up`). Several may run: each period is queued once, via SET NX."""
-    rt = runtime.configure(Settings.from_env())
+    rt = runtime.configure(settings_from_env())
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -108,7 +109,7 @@ def _simulator_argv(settings: Settings) -> list[str]:
 def up(workers: int | None, simulator: bool) -> None:
     """Everything on one machine: web server, RQ worker(s), the scheduler and the carrier simulator.
     Ctrl-C stops all of it."""
-    settings = Settings.from_env()
+    settings = settings_from_env()
     started_redis = not settings.redis_url and not (settings.data_dir / redisdb.SOCKET_NAME).exists()
     redisdb.connect(settings)
     migrate_db(settings)

@@ -30,6 +30,11 @@ def test_bad_number_in_environment_is_a_clear_error(tmp_path):
         Settings.from_env({"SMSCONNECT_DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "many"})
 
 
+def test_a_negative_throttle_transit_allowance_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="SMSCONNECT_THROTTLE_TRANSIT_MS must be at least 0"):
+        Settings.from_env({"SMSCONNECT_DATA_DIR": str(tmp_path), "SMSCONNECT_THROTTLE_TRANSIT_MS": "-5"})
+
+
 def test_embedded_redis_is_started_once_and_shared_across_processes(tmp_path):
     settings = Settings.from_env({"SMSCONNECT_DATA_DIR": str(tmp_path)})
     try:
