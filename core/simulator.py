@@ -3,7 +3,8 @@
 Endpoints (JSON; all but /healthz need `Authorization: Bearer <secret>` when a secret is set):
 
 - `POST /send` `{"callback_url", "messages": [{"key", "to", "from", "text"}]}` →
-  `{"results": [{"key", "id", "status": "accepted"}]}`; a bad number is `"status": "rejected"` with
+  `{"results": [{"key", "id", "status": "accepted"}]}`; ids are 32 hex digits ordered by time, as Sinch's
+  ULID batch ids are (12 of Unix milliseconds, then 20 random); a bad number is `"status": "rejected"` with
   `"error": {"code", "message"}`. A key seen before returns its first id, counts as a duplicate, and is never
   delivered again.
 - `GET /stats` → `{"received", "unique", "duplicates", "rejected", "reports_sent", ...}`.
@@ -33,7 +34,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +88,7 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = replace(config, mix=parse_mix(config.mix))
         self.rng = random.Random(config.seed)
+        self.id_rng = random.Random()  # ids stay unique across restarts and runs of the same seed
         self.lock = threading.Condition()
         self.keys: dict[str, str] = {}  # key → id
         self.records: list[dict[str, Any]] = []
@@ -169,7 +170,7 @@ class Simulator:
         if problem is not None:
             self.counts["rejected"] += 1
             return {"key": key, "status": "rejected", "error": {"code": problem[0], "message": problem[1]}}
-        self.keys[key] = message_id = uuid.uuid4().hex
+        self.keys[key] = message_id = self._new_id()
         status = self._draw()
         if isinstance(callback_url, str) and callback_url:
             report = {"id": message_id, "key": key, "status": status, "code": CODES[status]}
@@ -177,6 +178,11 @@ class Simulator:
         if status == "DELIVERED":
             self._maybe_engage(message, mono + self.config.delay)
         return {"key": key, "id": message_id, "status": "accepted"}
+
+    def _new_id(self) -> str:
+        """A time-ordered id: a gateway's random ids (Twilio's) scatter the index that delivery reports are
+        looked up in, one page written per message; Sinch's and this one's are ordered like the messages."""
+        return f"{time.time_ns() // 1_000_000:012x}{self.id_rng.getrandbits(80):020x}"
 
     def _draw(self) -> str:
         mix = self.config.mix
