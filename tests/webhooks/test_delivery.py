@@ -78,6 +78,23 @@ def test_unknown_ids_and_other_workspaces_messages_are_counted_not_touched(rt: R
     assert statuses(rt, foreign) == ["sent"]
 
 
+def test_a_report_ahead_of_the_send_result_finds_its_message_by_key(rt: Runtime, account: ProviderAccount) -> None:
+    # The gateway's report can arrive before the worker has written the provider id it was given.
+    sms = make_message(rt, account.workspace_id, status="waiting", key="m-7")
+    other = make_message(rt, account.workspace_id, provider_message_id="b8")
+    applied = _apply(rt, account, _report("b7", "delivered", key="m-7"), _report("b8", "undelivered", code="27"))
+    assert (applied.applied, applied.unknown) == (2, 0)
+    assert statuses(rt, sms, other) == ["delivered", "undelivered"]
+    assert events(rt, sms.id) == ["delivered"] and events(rt, other.id) == ["undelivered"]
+
+
+def test_another_gateways_message_with_the_same_id_is_not_touched(rt: Runtime, account: ProviderAccount) -> None:
+    twilio = make_message(rt, account.workspace_id, provider="twilio", provider_message_id="b1")
+    applied = _apply(rt, account, _report("b1", "delivered"))
+    assert (applied.applied, applied.unknown) == (0, 1)
+    assert statuses(rt, twilio) == ["sent"] and events(rt, twilio.id) == []
+
+
 def test_a_permanent_error_archives_the_active_contact_only(rt: Runtime, account: ProviderAccount) -> None:
     ws_id = account.workspace_id
     with rt.sessions() as session:
