@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,10 +25,40 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_WITH = re.compile(r"\s*WITH\b", re.IGNORECASE)
+
+
+class _Cursor(sqlite3.Cursor):
+    """The driver opens a transaction by itself only before INSERT, UPDATE, DELETE and REPLACE, so a write
+    starting with WITH (core/bulk.py's UPDATE .. FROM (VALUES ..)) committed on its own, whatever happened to
+    the rest of its transaction: a delivery report's new status could be kept without its event or its CRM
+    write-back. Here such a statement opens the transaction first, as on PostgreSQL."""
+
+    def execute(self, sql: str, parameters: Any = ()) -> Any:
+        self._begin(sql)
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+        self._begin(sql)
+        return super().executemany(sql, seq_of_parameters)
+
+    def _begin(self, sql: str) -> None:
+        if not self.connection.in_transaction and _WITH.match(sql):
+            super().execute("BEGIN")
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A driver connection whose cursors are `_Cursor`s."""
+
+    def cursor(self, factory: Any = _Cursor) -> Any:  # type: ignore[override]
+        return super().cursor(factory)
+
+
 def make_engine(url: str) -> Engine:
     """Creates the engine for a SQLAlchemy URL, with the per-dialect settings we rely on."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
+                                                  "factory": SqliteConnection})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
