@@ -161,13 +161,17 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
     The usual batch, one report per provider id, is one UPDATE .. FROM (VALUES ..) joined on the provider id
     (`_apply_by_provider_id`). What it leaves (reports naming no id or the same id twice, reports that raced
     ahead of the send's result, duplicates, unknown ids) goes through `_find`: one SELECT per 500 ids or keys,
-    then one UPDATE. Then one INSERT of events.
+    then one UPDATE. Then one INSERT of events. What can be read or built beforehand is, since on SQLite the
+    first UPDATE takes the database's write lock until the request commits.
     """
-    fast, events, contacts = _apply_by_provider_id(session, account, reports)
+    session.get(Workspace, account.workspace_id)  # for archive_contacts, read before the lock
+    now = utcnow()
+    fast, rows, contacts = _apply_by_provider_id(session, account, reports, now)
     rest = [r for r in reports if r.provider_message_id not in fast] if fast else reports
     by_id, by_key = _find(session, account, rest) if rest else ({}, {})
     current: dict[int, str] = {}
     later: dict[int, DeliveryReport] = {}
+    events: dict[int, list[DeliveryReport]] = defaultdict(list)
     unknown: list[str] = []
     for report in rest:
         row = by_id.get(report.provider_message_id or "") or by_key.get(report.key or "")
@@ -181,21 +185,25 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
         events[row.id].append(report)
         contacts[row.id] = row.contact_id
     final = dict(fast.values())  # message id → the report that set its status
-    final.update((mid, later[mid]) for mid in _update(session, account.provider, later))
-    changed = list(final)
-    now = utcnow()
-    rows = [(mid, r.status, (r.provider_status or "")[:64] or None, (r.error_code or "")[:32] or None, r.at or now,
-             r.detail) for mid in changed for r in events[mid]]
+    for mid in _update(session, account.provider, later):
+        final[mid] = later[mid]
+        rows += [(mid, *_event(report, now)) for report in events[mid]]
     bulk.insert_rows(session, MessageEvent.__table__,
                      ("message_id", "status", "provider_status", "error_code", "at", "detail"), rows)
-    outbox.note_delivery(session, account.workspace_id, {mid: final[mid].status for mid in changed})
-    errored = [cid for mid in changed if final[mid].status == "error" and (cid := contacts[mid]) is not None]
+    outbox.note_delivery(session, account.workspace_id, {mid: report.status for mid, report in final.items()})
+    errored = [cid for mid, report in final.items() if report.status == "error" and (cid := contacts[mid]) is not None]
     archived = archive_contacts(session, account.workspace_id, errored) if errored else 0
     if unknown:
         log.info("%d delivery report(s) for unknown messages on %s account %s, e.g. %s", len(unknown),
                  account.provider, account.id, ", ".join(unknown[:5]))
     applied = len(rows)
     return Applied(len(reports), applied, len(reports) - applied - len(unknown), len(unknown), archived)
+
+
+def _event(report: DeliveryReport, now: datetime) -> tuple[Any, ...]:
+    """A report's message_events row, but for the message id."""
+    return (report.status, (report.provider_status or "")[:64] or None, (report.error_code or "")[:32] or None,
+            report.at or now, report.detail)
 
 
 # A report applies only to a message of lower RANK (see the module docstring), checked in the UPDATE itself.
@@ -216,31 +224,29 @@ def _changes(provider: str, report: DeliveryReport) -> tuple[str, str | None, st
 _FAST_WHERE = f"messages.provider = :provider AND messages.workspace_id = :workspace_id AND {_HIGHER}"
 
 
-def _apply_by_provider_id(session: Session, account: ProviderAccount, reports: Sequence[DeliveryReport]
-                          ) -> tuple[dict[str, tuple[int, DeliveryReport]], dict[int, list[DeliveryReport]],
-                                     dict[int, int | None]]:
+_FastApplied = tuple[dict[str, tuple[int, DeliveryReport]], list[tuple[Any, ...]], dict[int, int | None]]
+
+
+def _apply_by_provider_id(session: Session, account: ProviderAccount, reports: Sequence[DeliveryReport],
+                          now: datetime) -> _FastApplied:
     """Applies the reports whose provider id no other report of the batch names, in one guarded UPDATE joined
-    on the provider id. Returns ({provider id: (message id, report)} of those it applied, their events by
-    message id, their contacts by message id)."""
+    on the provider id. Returns ({provider id: (message id, report)} of those it applied, their message_events
+    rows, their contacts by message id)."""
     named = Counter(r.provider_message_id for r in reports if r.provider_message_id)
     single = {r.provider_message_id: r for r in reports if r.provider_message_id and named[r.provider_message_id] == 1}
-    events: dict[int, list[DeliveryReport]] = defaultdict(list)
     if not single:
-        return {}, events, {}
+        return {}, [], {}
     provider = account.provider
-    rows = [(pid, *_changes(provider, report)) for pid, report in single.items()]
+    changes = [(pid, *_changes(provider, report)) for pid, report in single.items()]
+    event_of = {pid: _event(report, now) for pid, report in single.items()}
     found = bulk.update_from_rows_returning(
         session, Message.__table__, "provider_message_id", ("provider_message_id", "status", "error_code", "reason"),
-        rows, _APPLY, where=_FAST_WHERE,
-        params={"status_at": utcnow(), "provider": provider, "workspace_id": account.workspace_id},
+        changes, _APPLY, where=_FAST_WHERE, params={"status_at": now, "provider": provider,
+                                                    "workspace_id": account.workspace_id},
         returning="messages.id, messages.provider_message_id, messages.contact_id",
         index="ix_messages_provider_message_id")
-    applied, contacts = {}, {}
-    for mid, pid, contact_id in found:
-        applied[pid] = (mid, single[pid])
-        events[mid].append(single[pid])
-        contacts[mid] = contact_id
-    return applied, events, contacts
+    applied = {pid: (mid, single[pid]) for mid, pid, _ in found}
+    return applied, [(mid, *event_of[pid]) for mid, pid, _ in found], {mid: contact for mid, _, contact in found}
 
 
 def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:

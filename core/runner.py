@@ -81,6 +81,8 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
             n = dispatch.batch_size(per_hour)
             margin = rt.settings.lease_margin_s
             lease = n * 3600 / per_hour + margin if per_hour else margin
+            # Read before the claim: on SQLite the claim takes the write lock, held until this block commits.
+            ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
             batch = dispatch.claim(session, campaign_id, n, lease)
             if not batch:
                 if not dispatch.unfinished(session, campaign_id):
@@ -95,7 +97,6 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
                     dispatch.suspend(session, campaign, f"the budget cap of {campaign.budget_cap} is reached",
                                      rt.redis)
                     return
-            ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
         times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
         gate = throttle.gate(campaign_id, ws_id, per_hour, ws_cap) if per_hour else None
         outcome = send_batch(rt, provider, provider_name, campaign_id, batch, times, gate)
