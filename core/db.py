@@ -32,7 +32,8 @@ class _Cursor(sqlite3.Cursor):
     """The driver opens a transaction by itself only before INSERT, UPDATE, DELETE and REPLACE, so a write
     starting with WITH (core/bulk.py's UPDATE .. FROM (VALUES ..)) committed on its own, whatever happened to
     the rest of its transaction: a delivery report's new status could be kept without its event or its CRM
-    write-back. Here such a statement opens the transaction first, as on PostgreSQL."""
+    write-back. Here such a statement opens the transaction first, as on PostgreSQL. (A WITH .. SELECT, which
+    nothing sends to SQLite, would open a read transaction, ended like any other by commit or rollback.)"""
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
         self._begin(sql)
