@@ -53,7 +53,7 @@ def _convert(rows: Sequence[Sequence[Any]], converters: list[tuple[int, Any, dic
     return out
 
 
-ROWS_PER_STATEMENT = 500  # rows of one UPDATE .. FROM (VALUES ..): far below both databases' parameter limits
+ROWS_PER_STATEMENT = 500  # rows of one UPDATE .. FROM: far below SQLite's parameter limit (PostgreSQL: arrays)
 
 
 def update_from_rows(session: Session, table: Table, key: str, names: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -90,17 +90,22 @@ def _update_from(session: Session, table: Table, key: str, names: Sequence[str],
     dialect = conn.dialect
     mark = _placeholder(dialect)
     target = f"{table.name} INDEXED BY {index}" if index and dialect.name == "sqlite" else table.name
-    if dialect.name == "postgresql":  # VALUES parameters have no type there: cast each to its column's
-        cells = ", ".join(f"CAST({mark} AS {table.c[name].type.compile(dialect)})" for name in names)
+    converted = _convert(rows, _converters(dialect, table, names))
+    if dialect.name == "postgresql":
+        # One array a column, typed as the column: the statement's text is the same for any number of rows, so
+        # psycopg and the server parse and plan it once. With a VALUES list of 2,000 parameters, psycopg split the
+        # 30 KB text on every call (it caches only statements up to 4 KB) and the server planned it every time.
+        arrays = ", ".join(f"CAST({mark} AS {table.c[name].type.compile(dialect)}[])" for name in names)
+        source = f"SELECT * FROM unnest({arrays})"
+        flat = [list(column) for column in zip(*converted, strict=True)]
     else:
-        cells = ", ".join(mark for _ in names)
-    values = ", ".join([f"({cells})"] * len(rows))
+        source = "VALUES " + ", ".join([f"({', '.join(mark for _ in names)})"] * len(rows))
+        flat = [value for row in converted for value in row]
     tail = f"{assignments} FROM new WHERE {table.name}.{key} = new.{names[0]}" + (f" AND {where}" if where else "")
     used = [m.group(1) for m in _MARKER.finditer(tail)]  # the markers in order, one value each
-    statement = f"WITH new ({', '.join(names)}) AS (VALUES {values}) UPDATE {target} SET " + _MARKER.sub(mark, tail)
+    statement = f"WITH new ({', '.join(names)}) AS ({source}) UPDATE {target} SET " + _MARKER.sub(mark, tail)
     if returning:
         statement += f" RETURNING {returning}"
-    flat = [value for row in _convert(rows, _converters(dialect, table, names)) for value in row]
     if used:
         given = params or {}
         flat += _convert([[given[name] for name in used]], _converters(dialect, table, used))[0]
