@@ -32,11 +32,7 @@ def friendly_errors(command: F) -> F:
 def settings_from_env() -> Settings:
     """Settings.from_env() for commands that run for long (a bad setting still ends them with its message and
     exit code 2, but an error while they run keeps its traceback)."""
-    try:
-        return Settings.from_env()
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    return friendly_errors(Settings.from_env)()
 
 
 @click.group()
