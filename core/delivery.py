@@ -158,7 +158,7 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
     cannot move a message back either. Unknown ids are logged and counted, never an error (the gateway must
     stop retrying).
 
-    The usual batch, one report per provider id, is one UPDATE .. FROM (VALUES ..) joined on the provider id
+    The usual batch, one report per provider id, is one UPDATE .. FROM (core/bulk.py) joined on the provider id
     (`_apply_by_provider_id`). What it leaves (reports naming no id or the same id twice, reports that raced
     ahead of the send's result, duplicates, unknown ids) goes through `_find`: one SELECT per 500 ids or keys,
     then one UPDATE. Then one INSERT of events. What can be read or built beforehand is, since on SQLite the
@@ -185,7 +185,7 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
         events[row.id].append(report)
         contacts[row.id] = row.contact_id
     final = dict(fast.values())  # message id → the report that set its status
-    for mid in _update(session, account.provider, later):
+    for mid in _update(session, account.provider, later, now):
         final[mid] = later[mid]
         rows += [(mid, *_event(report, now)) for report in events[mid]]
     bulk.insert_rows(session, MessageEvent.__table__,
@@ -249,13 +249,13 @@ def _apply_by_provider_id(session: Session, account: ProviderAccount, reports: S
     return applied, [(mid, *event_of[pid]) for mid, pid, _ in found], {mid: contact for mid, _, contact in found}
 
 
-def _update(session: Session, provider: str, final: dict[int, DeliveryReport]) -> set[int]:
-    """Guarded UPDATEs .. FROM (VALUES ..) (core/bulk.py); returns the ids they changed. A failed status also
+def _update(session: Session, provider: str, final: dict[int, DeliveryReport], now: datetime) -> set[int]:
+    """Guarded UPDATEs .. FROM (core/bulk.py) by message id; returns the ids they changed. A failed status also
     sets the error code and reason; the others leave them as they are."""
     rows = [(mid, *_changes(provider, report)) for mid, report in final.items()]
     return {mid for (mid,) in bulk.update_from_rows_returning(
         session, Message.__table__, "id", ("id", "status", "error_code", "reason"), rows, _APPLY,
-        where=_HIGHER, params={"status_at": utcnow()}, returning="messages.id")}
+        where=_HIGHER, params={"status_at": now}, returning="messages.id")}
 
 
 _C = Contact.__table__.c
