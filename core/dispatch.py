@@ -106,7 +106,7 @@ def remaining(session: Session, campaign_id: int) -> int:
 
 
 def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
-    """Writes send results in bulk: an UPDATE .. FROM (VALUES ..) for the accepted and one for the rejected
+    """Writes send results in bulk: an UPDATE .. FROM for the accepted and one for the rejected
     (core/bulk.py). A delivery report that raced ahead keeps its status."""
     from core import bulk
 
