@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Engine, create_engine, event
+from sqlalchemy import JSON, Engine, create_engine, event, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,17 @@ def make_engine(url: str) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def lock_row(session: Session, table: Any, row_id: Any) -> None:
+    """Serialises the transactions that call this for the same row, until they end: PostgreSQL locks the row
+    (SELECT .. FOR UPDATE); SQLite has one writer at a time, so this takes the database's write lock now
+    (BEGIN IMMEDIATE), and what the transaction reads next is what the last writer committed."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
+    elif not conn.connection.driver_connection.in_transaction:  # already writing: the lock is held
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -1,9 +1,11 @@
-"""Sending a campaign: lanes of RQ jobs claim batches, the Redis throttle spaces them, providers send them.
+"""Sending a campaign: lanes of RQ jobs lease batches, the Redis throttle spaces them, providers send them.
 
-Exactly once: a message is claimed (claim token + lease) before it is sent, its result is written in bulk
-right after, and it always carries its idempotency key to the provider. When a worker dies mid-batch, its
-lease runs out and `recover` gives the messages back: providers that de-duplicate by key get them again
-(nothing is sent twice), the others are marked `error` with the reason rather than risk a duplicate.
+Exactly once: a lane leases a batch (one dispatch_leases row naming its messages, with a deadline) before it
+sends it, writes the results in bulk as they come, and ends the lease with the last of them; every message
+carries its idempotency key to the provider. When a worker dies mid-batch, its lease runs out and `recover`
+gives the messages back: providers that de-duplicate by key get them again (nothing is sent twice), the others
+are marked `error` with the reason rather than risk a duplicate. Transactional messages (core/transactional.py)
+are claimed one by one instead (`take`: claim token + deadline on the message).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, lifecycle
-from core.models import Campaign, Message, Workspace
+from core import campaigns, db, lifecycle
+from core.models import Campaign, DispatchLease, Message, Workspace
 from core.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,8 @@ LANE_KEY = "smsconnect:campaign:{}:lane:{}"
 
 
 class Claimed(NamedTuple):
-    """A claimed message, as the lane sends it (a tuple: a batch builds hundreds of them)."""
+    """A claimed message, as the lane sends it (a tuple: a batch builds hundreds of them). Its cost is left out:
+    turning each into a Decimal cost 2 µs a message, and only a budget cap needs it (`cost_of`)."""
 
     id: int
     key: str
@@ -40,7 +44,11 @@ class Claimed(NamedTuple):
     sender: str | None
     text: str
     parts: int
-    cost: Any
+
+
+_M = Message.__table__.c
+_LEASES = DispatchLease.__table__
+_L = _LEASES.c
 
 
 def batch_size(per_hour: int | None) -> int:
@@ -49,21 +57,53 @@ def batch_size(per_hour: int | None) -> int:
     return max(1, min(MAX_BATCH, int(per_hour / 3600 * BATCH_SECONDS)))
 
 
-def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> list[Claimed]:
-    """Takes up to n due waiting messages (oldest first) for this worker in one UPDATE .. WHERE id IN (SELECT ..
-    LIMIT n) .. RETURNING; another worker never gets the same ones (PostgreSQL: the inner SELECT skips rows
-    another claim has locked; SQLite: the statement runs under the database's write lock)."""
+class Lease(NamedTuple):
+    """A batch a lane is sending: its dispatch_leases row's token (empty when nothing was due) and its messages."""
+
+    token: str
+    messages: list[Claimed]
+
+
+_CLAIMED = (_M.id, _M.idempotency_key, _M.phone, _M.sender, _M.text, _M.parts)
+
+
+def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> Lease:
+    """Leases up to n due waiting messages of the campaign (oldest first) to this lane, as one dispatch_leases
+    row, not an update of each message: that wrote 500 rows a batch under SQLite's one write lock.
+
+    The campaign's row is locked first (core/db.py `lock_row`), so the lanes of a campaign lease one at a time and
+    each sees the leases committed before it: it skips every message between `lo` and `hi` of another lease,
+    and the messages it takes have no results yet (a lane deletes its lease with the last results).
+    """
     now = utcnow()
-    table = Message.__table__
-    due = (
-        select(table.c.id).where(
-            table.c.campaign_id == campaign_id, table.c.status == "waiting", table.c.claim.is_(None),
-            or_(table.c.send_after.is_(None), table.c.send_after <= now),
-        ).order_by(table.c.id).limit(n)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    return _claim_where(session, table.c.id.in_(due.scalar_subquery()), lease_s, now)
+    db.lock_row(session, Campaign.__table__, campaign_id)
+    taken = session.execute(select(_L.lo, _L.hi).where(_L.campaign_id == campaign_id)).all()
+    rows = session.execute(
+        select(*_CLAIMED).where(
+            _M.campaign_id == campaign_id, _M.status == "waiting", _M.claim.is_(None),
+            or_(_M.send_after.is_(None), _M.send_after <= now), *(~_M.id.between(lo, hi) for lo, hi in taken),
+        ).order_by(_M.id).limit(n)
+    ).all()
+    if not rows:
+        return Lease("", [])
+    token = uuid.uuid4().hex
+    ids = [row[0] for row in rows]
+    session.execute(insert(_LEASES).values(token=token, campaign_id=campaign_id, lo=ids[0], hi=ids[-1], ids=ids,
+                                      until=now + timedelta(seconds=lease_s)))
+    return Lease(token, list(map(Claimed._make, rows)))
+
+
+def end_lease(session: Session, token: str) -> None:
+    """Ends a lane's lease: its messages that are still waiting can be leased again."""
+    if token:
+        session.execute(delete(_LEASES).where(_L.token == token))
+
+
+def leased(session: Session, campaign_id: int, message_ids: Sequence[int]) -> set[int]:
+    """Those of the campaign's `message_ids` that a lane is sending (in one of its leases)."""
+    wanted = set(message_ids)
+    return {mid for (ids,) in session.execute(select(_L.ids).where(_L.campaign_id == campaign_id))
+            for mid in ids if mid in wanted}
 
 
 def take(session: Session, ids: Sequence[int], lease_s: float, now: Any) -> list[Claimed]:
@@ -83,8 +123,7 @@ def _claim_where(session: Session, which: Any, lease_s: float, now: Any) -> list
     rows = session.execute(
         update(table).where(which, table.c.claim.is_(None), table.c.status == "waiting")
         .values(claim=uuid.uuid4().hex, claimed_until=now + timedelta(seconds=lease_s))
-        .returning(table.c.id, table.c.idempotency_key, table.c.phone, table.c.sender, table.c.text,
-                   table.c.parts, table.c.cost)
+        .returning(*_CLAIMED)
     ).all()
     return sorted(map(Claimed._make, rows))  # by id, the first field
 
@@ -95,9 +134,16 @@ def release(session: Session, ids: Sequence[int]) -> None:
                         .values(claim=None, claimed_until=None))
 
 
-def spent(session: Session, campaign_id: int) -> Any:
-    return session.scalar(select(func.coalesce(func.sum(Message.cost), 0)).where(
-        Message.campaign_id == campaign_id, Message.status.not_in(("waiting", "enqueue_failed")))) or 0
+def spent(session: Session, campaign_id: int) -> Decimal:
+    """What the campaign's messages handed to the provider cost."""
+    return Decimal(str(session.scalar(select(func.coalesce(func.sum(_M.cost), 0)).where(
+        _M.campaign_id == campaign_id, _M.status.not_in(("waiting", "enqueue_failed")))) or 0))
+
+
+def cost_of(session: Session, ids: Sequence[int]) -> Decimal:
+    """What these messages cost."""
+    return Decimal(str(session.scalar(select(func.coalesce(func.sum(_M.cost), 0)).where(_M.id.in_(list(ids))))
+                       or 0))
 
 
 def remaining(session: Session, campaign_id: int) -> int:
@@ -139,12 +185,11 @@ def set_halt(redis_conn: Any, campaign_id: int, on: bool) -> None:
         redis_conn.delete(HALT_KEY.format(campaign_id))
 
 
-def stale_claims(session: Session, campaign_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(message id, campaign id) of claims whose lease ran out: their worker died mid-batch."""
-    rows = session.execute(select(Message.id, Message.campaign_id).where(
-        Message.campaign_id.in_(list(campaign_ids)), Message.status == "waiting", Message.claim.is_not(None),
-        Message.claimed_until < utcnow())).all()
-    return [(mid, cid) for mid, cid in rows]
+def stale_leases(session: Session, campaign_ids: Sequence[int]) -> list[tuple[str, int, list[int]]]:
+    """(token, campaign id, message ids) of leases that ran out: their lane's worker died mid-batch."""
+    rows = session.execute(select(_L.token, _L.campaign_id, _L.ids).where(
+        _L.campaign_id.in_(list(campaign_ids)), _L.until < utcnow())).all()
+    return [(token, cid, list(ids)) for token, cid, ids in rows]
 
 
 def give_back(session: Session, ids: Sequence[int], resend_safe: bool) -> None:
@@ -152,11 +197,21 @@ def give_back(session: Session, ids: Sequence[int], resend_safe: bool) -> None:
     if not ids:
         return
     if resend_safe:
-        release(session, ids)
+        release(session, ids)  # campaign messages are leased, not claimed: for them this changes nothing
         return
     session.execute(update(Message).where(Message.id.in_(list(ids)), Message.status == "waiting").values(
         status="error", claim=None, claimed_until=None, status_at=utcnow(),
         reason="the worker stopped while sending; not re-sent because this provider cannot de-duplicate"))
+
+
+def give_back_lease(session: Session, token: str, ids: Sequence[int], resend_safe: bool) -> int:
+    """Ends the lease of a dead worker: its messages still waiting are sent again, or failed with the reason
+    (`give_back`). Returns how many were still waiting."""
+    waiting = [mid for (mid,) in session.execute(select(_M.id).where(_M.id.in_(list(ids)), _M.status == "waiting"))]
+    if not resend_safe:
+        give_back(session, waiting, resend_safe)
+    end_lease(session, token)
+    return len(waiting)
 
 
 def workspace_cap(session: Session, workspace_id: int) -> int | None:

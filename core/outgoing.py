@@ -102,6 +102,8 @@ def cancel_message(session: Session, message: Message) -> Message:
     if message.status != "waiting" or message.claim is not None:
         raise Conflict(f"message {message.id} is {message.status if message.claim is None else 'being sent'}; "
                        "only a message not yet handed to the provider can be cancelled")
+    if message.campaign_id is not None and _leased(session, message):
+        raise Conflict(f"message {message.id} is being sent and can no longer be cancelled")
     result = session.execute(update(Message).where(Message.id == message.id, Message.status == "waiting",
                                                    Message.claim.is_(None))
                              .values(status="enqueue_failed", reason="cancelled", status_at=utcnow())
@@ -110,3 +112,13 @@ def cancel_message(session: Session, message: Message) -> Message:
         raise Conflict(f"message {message.id} is being sent and can no longer be cancelled")
     session.refresh(message)
     return message
+
+
+def _leased(session: Session, message: Message) -> bool:
+    """Whether a dispatch lane is sending this campaign message; the campaign's row stays locked until the
+    cancel commits, so no lane can lease it meanwhile (core/dispatch.py)."""
+    from core import db, dispatch
+    from core.models import Campaign
+
+    db.lock_row(session, Campaign.__table__, message.campaign_id)
+    return bool(dispatch.leased(session, message.campaign_id, [message.id]))

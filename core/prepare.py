@@ -312,10 +312,11 @@ def prepare_batches(rt: Any, campaign_id: int, included: Any, provider: str | No
 
 
 def retune(rt: Any, campaign_id: int) -> int:
-    """After a ratio change: re-assigns the variants of messages not yet sent (and not claimed) to the new
+    """After a ratio change: re-assigns the variants of messages not yet sent (and not in a lane's batch) to the new
     ratios, re-rendering those that change. Returns how many changed."""
     from sqlalchemy import bindparam, update
 
+    from core import db, dispatch
     from core.models import Contact
 
     changed = 0
@@ -347,14 +348,16 @@ def retune(rt: Any, campaign_id: int) -> int:
                 finish_rows(campaign, prepared, price_for)
                 fields = ("variant_id", "text", "encoding", "parts", "status", "reason", "cost", "price_per_part")
                 table = Message.__table__
-                session.execute(
-                    update(table).where(table.c.id == bindparam("mid"), table.c.claim.is_(None),
-                                        table.c.status == "waiting")
-                    .values({f: bindparam(f"v_{f}") for f in fields}),
-                    [{"mid": mid, **{f"v_{f}": row.get(f) for f in fields}}
-                     for (mid, _, _), row in zip(moved, prepared.rows, strict=True)],
-                )
-            changed += len(moved)
+                db.lock_row(session, Campaign.__table__, campaign_id)  # no lane leases a batch meanwhile
+                sending = dispatch.leased(session, campaign_id, [mid for mid, _, _ in moved])
+                updates = [{"mid": mid, **{f"v_{f}": row.get(f) for f in fields}}
+                           for (mid, _, _), row in zip(moved, prepared.rows, strict=True) if mid not in sending]
+                if updates:
+                    session.execute(
+                        update(table).where(table.c.id == bindparam("mid"), table.c.claim.is_(None),
+                                            table.c.status == "waiting")
+                        .values({f: bindparam(f"v_{f}") for f in fields}), updates)
+            changed += len(updates)
 
 
 class _FixedPicker(VariantPicker):

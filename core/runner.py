@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import requests
@@ -80,10 +79,11 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
             per_hour = per_hour_override if per_hour_override is not None else campaign.throttle_per_hour
             n = dispatch.batch_size(per_hour)
             margin = rt.settings.lease_margin_s
-            lease = n * 3600 / per_hour + margin if per_hour else margin
+            lease_s = n * 3600 / per_hour + margin if per_hour else margin
             # Read before the claim: on SQLite the claim takes the write lock, held until this block commits.
             ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
-            batch = dispatch.claim(session, campaign_id, n, lease)
+            lease = dispatch.claim(session, campaign_id, n, lease_s)
+            batch = lease.messages
             if not batch:
                 if not dispatch.unfinished(session, campaign_id):
                     campaigns.set_status(campaign, "finish")
@@ -91,15 +91,15 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
                 queues.enqueue_lane(rt.redis, campaign_id, lane, 2.0)  # the rest is claimed or waits for a window
                 return
             if campaign.budget_cap is not None:
-                planned = sum((m.cost or 0) for m in batch)
-                if Decimal(str(dispatch.spent(session, campaign_id))) + planned > campaign.budget_cap:
-                    dispatch.release(session, [m.id for m in batch])
+                planned = dispatch.cost_of(session, [m.id for m in batch])
+                if dispatch.spent(session, campaign_id) + planned > campaign.budget_cap:
+                    dispatch.end_lease(session, lease.token)
                     dispatch.suspend(session, campaign, f"the budget cap of {campaign.budget_cap} is reached",
                                      rt.redis)
                     return
         times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
         gate = throttle.gate(campaign_id, ws_id, per_hour, ws_cap) if per_hour else None
-        outcome = send_batch(rt, provider, provider_name, campaign_id, batch, times, gate)
+        outcome = send_batch(rt, provider, provider_name, campaign_id, lease, times, gate)
         if outcome != "ok":
             return
         if queues.queue(rt.redis, queues.TRANSACTIONAL).count:
@@ -108,12 +108,14 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
     queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
 
 
-def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, batch: Sequence[Any],
+def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, lease: dispatch.Lease,
                times: Sequence[float] | None, gate: Gate | None = None) -> str:
-    """Hands messages to the provider at their reserved times, in micro-groups of those that are due; through
-    the gate, if given, one at a time."""
+    """Hands a leased batch to the provider at its reserved times, in micro-groups of the messages that are due;
+    through the gate, if given, one at a time. The last results end the lease: a stop (pause, abort, provider
+    failure) ends it too, so the messages not sent can be leased again."""
     from core.providers.base import ProviderAuthFailed, ProviderUnavailable
 
+    batch = lease.messages
     ids_by_key = {m.key: m.id for m in batch}
     pending: list[Any] = []
     writer = _ResultWriter(rt, provider_name, ids_by_key)
@@ -126,14 +128,13 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, bat
                     time.sleep(wait)
                 if dispatch.halted(rt.redis, campaign_id):
                     writer.wait()
-                    return _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "halted")
+                    return _stop(rt, provider_name, pending, ids_by_key, lease.token, "halted")
             i = send_due(provider, batch, i, times, gate, pending)
             writer.maybe_start(pending)
     except ProviderAuthFailed as exc:
         writer.wait()
         pending.extend(exc.partial)  # sent before the failure: recorded, never sent again
-        i += len(exc.partial)
-        _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "auth")
+        _stop(rt, provider_name, pending, ids_by_key, lease.token, "auth")
         with rt.sessions() as session, session.begin():
             dispatch.suspend(session, session.get(Campaign, campaign_id),
                              f"the SMS provider rejects our credentials: {exc}", rt.redis)
@@ -142,8 +143,7 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, bat
         log.warning("campaign %s: provider unavailable (%s); retrying later", campaign_id, exc)
         writer.wait()
         pending.extend(exc.partial)
-        i += len(exc.partial)
-        _stop(rt, provider_name, pending, ids_by_key, [m.id for m in batch[i:]], "unavailable")
+        _stop(rt, provider_name, pending, ids_by_key, lease.token, "unavailable")
         retry = getattr(exc, "retry_after", None) or 10.0
         for lane in range(rt.settings.dispatch_lanes):
             queues.enqueue_lane(rt.redis, campaign_id, lane, retry)
@@ -152,7 +152,7 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, bat
         writer.wait(reraise=False)  # the original error wins; unwritten results are recovered by lease
         raise
     writer.wait()
-    _flush(rt, provider_name, pending, ids_by_key)
+    _flush(rt, provider_name, pending, ids_by_key, lease.token)
     return "ok"
 
 
@@ -223,18 +223,18 @@ class _ResultWriter:
             raise error
 
 
-def _flush(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int]) -> None:
-    if pending:
+def _flush(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int], lease: str = "") -> None:
+    """Writes the results so far; with a lease's token, also ends the lease, in the same transaction."""
+    if pending or lease:
         with rt.sessions() as session, session.begin():
-            dispatch.record_results(session, provider_name, pending, ids_by_key)
+            if pending:
+                dispatch.record_results(session, provider_name, pending, ids_by_key)
+            dispatch.end_lease(session, lease)
         pending.clear()
 
 
-def _stop(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int], unsent: list[int],
-          why: str) -> str:
-    _flush(rt, provider_name, pending, ids_by_key)
-    with rt.sessions() as session, session.begin():
-        dispatch.release(session, unsent)
+def _stop(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str, int], lease: str, why: str) -> str:
+    _flush(rt, provider_name, pending, ids_by_key, lease)  # what was not sent can be leased again
     return why
 
 
@@ -255,13 +255,12 @@ def recover(rt: Any) -> dict[str, int]:
         live = session.scalars(select(Campaign).where(Campaign.status.in_(
             (lifecycle.STARTED, lifecycle.SENDING, lifecycle.PROCESSING)))).all()
         sending = [c for c in live if c.status != lifecycle.PROCESSING]
-        stale = dispatch.stale_claims(session, [c.id for c in sending]) if sending else []
+        stale = dispatch.stale_leases(session, [c.id for c in sending]) if sending else []
         for campaign in sending:
-            ids = [mid for mid, cid in stale if cid == campaign.id]
-            if ids:
-                account = account_for(session, campaign)
-                dispatch.give_back(session, ids, _resend_safe(account))
-                report["released"] += len(ids)
+            leases = [(token, ids) for token, cid, ids in stale if cid == campaign.id]
+            if leases:
+                safe = _resend_safe(account_for(session, campaign))
+                report["released"] += sum(dispatch.give_back_lease(session, token, ids, safe) for token, ids in leases)
         processing = [(c.id, len(c.prepare_plan or []) + 1) for c in live if c.status == lifecycle.PROCESSING]
         lanes = [c.id for c in sending]
     for campaign_id in lanes:

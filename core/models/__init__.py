@@ -2,7 +2,7 @@
 
 from core.models.audience import Group, GroupMember, Segment
 from core.models.base import Base
-from core.models.campaigns import Campaign, CampaignVariant, ContentRule
+from core.models.campaigns import Campaign, CampaignVariant, ContentRule, DispatchLease
 from core.models.contact import AttributeName, Consent, Contact, ContactTag, ExternalId
 from core.models.idempotency import ApiIdempotency
 from core.models.imports import ContactImport, ImportRowError
@@ -14,7 +14,7 @@ from core.models.workspace import ApiKey, Workspace
 
 __all__ = [
     "ApiIdempotency", "ApiKey", "AttributeName", "Base", "Campaign", "CampaignVariant", "Click", "Consent", "Contact",
-    "ContactImport", "ContactTag", "ContentRule", "ExternalId", "Group", "GroupMember", "ImportRowError", "LinkDomain",
-    "Message", "MessageEvent", "MessageTemplate", "PluginConnection", "PluginOutbox", "PluginSegment", "Price",
-    "ProviderAccount", "Segment", "ShortLink", "Workspace",
+    "ContactImport", "ContactTag", "ContentRule", "DispatchLease", "ExternalId", "Group", "GroupMember",
+    "ImportRowError", "LinkDomain", "Message", "MessageEvent", "MessageTemplate", "PluginConnection", "PluginOutbox",
+    "PluginSegment", "Price", "ProviderAccount", "Segment", "ShortLink", "Workspace",
 ]

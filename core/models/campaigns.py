@@ -76,3 +76,19 @@ class ContentRule(Base):
     kind: Mapped[str] = mapped_column(String(16))  # word | domain | pattern
     value: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DispatchLease(Base):
+    """One batch of a campaign's messages that a dispatch lane is sending (core/dispatch.py): `ids`, all between `lo`
+    and `hi`. While it exists, no other lane takes a message between `lo` and `hi`. The lane deletes it in the
+    transaction that writes the batch's last results; if the lane's worker dies, the recovery sweep gives its
+    messages back once `until` has passed."""
+
+    __tablename__ = "dispatch_leases"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    lo: Mapped[int] = mapped_column(BigId)
+    hi: Mapped[int] = mapped_column(BigId)
+    ids: Mapped[list[int]] = mapped_column(JsonDoc)
+    until: Mapped[datetime]

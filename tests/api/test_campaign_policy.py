@@ -92,6 +92,30 @@ def test_throttle_and_ratio_change_while_sending_but_text_does_not(t, run_jobs, 
     assert refused.status_code == 409
 
 
+def test_messages_a_lane_is_sending_keep_their_text_and_cannot_be_cancelled(t, run_jobs, rt):
+    """A ratio change re-renders only the waiting messages no lane has leased; a leased one is being sent."""
+    from core import db, dispatch
+
+    cid = campaign(t, variants=[{"name": "A", "ratio": 50, "text": "A {{ first_name }}"},
+                                {"name": "B", "ratio": 50, "text": "B {{ first_name }}"}])
+    t.call("POST", f"/api/v1/campaigns/{cid}/submit")
+    run_jobs()  # no provider: it suspends, with every message still waiting
+    before = {m["id"]: m["text"] for m in t.call("GET", f"/api/v1/campaigns/{cid}/messages").json["items"]}
+    assert sorted(before.values()) == ["A Ann"] * 3 + ["B Ann"] * 3
+    with db.transaction(rt.sessions) as session:  # a lane mid-batch: it holds the three oldest
+        leased = [m.id for m in dispatch.claim(session, cid, 3, 60).messages]
+    assert "A Ann" in {before[mid] for mid in leased}  # one the change would re-render, were it not leased
+    assert t.call("PATCH", f"/api/v1/campaigns/{cid}", json={"ratios": {"A": 0, "B": 100}}).status_code == 200
+    run_jobs()
+    after = {m["id"]: m["text"] for m in t.call("GET", f"/api/v1/campaigns/{cid}/messages").json["items"]}
+    assert {mid: after[mid] for mid in leased} == {mid: before[mid] for mid in leased}
+    assert all(text == "B Ann" for mid, text in after.items() if mid not in leased)
+    refused = t.call("DELETE", f"/api/v1/messages/{leased[0]}", role="editor")
+    assert refused.status_code == 409 and "being sent" in refused.json["message"]
+    free = next(mid for mid in after if mid not in leased)
+    assert t.call("DELETE", f"/api/v1/messages/{free}", role="editor").json["status"] == "enqueue_failed"
+
+
 def test_every_short_link_domain_at_its_limit_suspends_with_the_reason_until_one_is_added(t, run_jobs):
     assert t.call("POST", "/api/v1/links/domains", json={"host": "s.example", "message_limit": 2}).status_code == 201
     cid = campaign(t, variants=[{"text": "Hi {{ first_name }}: https://shop.example/sale"}])

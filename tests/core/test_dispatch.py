@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from connector import create_app
 from core import db, provider_accounts, runner, simulator
-from core.models import Message
+from core.models import DispatchLease, Message
 from tests.conftest import burst
 from tests.factories import Tenant
 
@@ -185,8 +185,10 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(live, settings):
     killed_at = sim.stats()["unique"]
     assert killed_at < 16
     with rt.sessions() as session:
-        claimed = session.query(Message).filter(Message.campaign_id == cid, Message.claim.is_not(None)).count()
-    assert claimed > 0  # the dead worker held messages it had not finished
+        leased = [ids for (ids,) in session.query(DispatchLease.ids).filter(DispatchLease.campaign_id == cid)]
+        unsent = session.query(Message).filter(Message.id.in_([i for ids in leased for i in ids]),
+                                               Message.status == "waiting").count()
+    assert leased and unsent > 0  # the dead worker's lease held messages it had not sent
     time.sleep(6.5)  # the lease: 20 messages at 4/s + 1 s margin
     drive(rt, cid, timeout=40)
     stats = sim.stats()
@@ -219,7 +221,7 @@ def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt
 
     cid = sending_campaign(rt, 3, "k")
     with db.transaction(rt.sessions) as session:
-        batch = dispatch.claim(session, cid, 3, 60)
+        lease = dispatch.claim(session, cid, 3, 60)
 
     class FailsMidway:  # one request per message, the gateway goes down after the first
         name, idempotent, max_batch = "sinch", False, 100
@@ -227,47 +229,54 @@ def test_results_obtained_before_a_provider_failure_are_kept_and_never_resent(rt
         def send(self, messages):
             raise ProviderUnavailable("503 from the gateway", partial=[SendResult(messages[0].key, True, "p-1")])
 
-    assert runner.send_batch(rt, FailsMidway(), "sinch", cid, batch, None) == "retry"
+    assert runner.send_batch(rt, FailsMidway(), "sinch", cid, lease, None) == "retry"
     with rt.sessions() as session:
         rows = {m.idempotency_key: m for m in session.query(Message).filter(Message.campaign_id == cid)}
-    assert (rows["k0"].status, rows["k0"].provider_message_id, rows["k0"].claim) == ("sent", "p-1", None)
-    assert all(rows[k].status == "waiting" and rows[k].claim is None for k in ("k1", "k2"))
+        assert session.query(DispatchLease).count() == 0  # the lease ended: the rest can be leased again
+    assert (rows["k0"].status, rows["k0"].provider_message_id) == ("sent", "p-1")
+    assert all(rows[k].status == "waiting" for k in ("k1", "k2"))
+    with db.transaction(rt.sessions) as session:  # the next batch takes the two not sent, and only them
+        assert sorted(m.key for m in dispatch.claim(session, cid, 3, 60).messages) == ["k1", "k2"]
 
 
-def test_a_claim_from_a_stale_list_never_takes_a_batch_another_worker_sent(rt):
-    """Worker A selects the waiting ids; before its UPDATE runs, worker B claims the same messages, sends
-    them and records the results (claim cleared, status `sent`). A must then get nothing: the bench's
-    unthrottled run sent such a batch twice while the UPDATE re-checked only the claim."""
-    from sqlalchemy import event, select
+def test_lanes_leasing_at_once_never_share_a_message(rt):
+    """Lane B leases a batch and records its results just before lane A takes the campaign's lock. A then gets
+    none of B's messages; while A's lease lives, a third lane gets none of A's; once A's lease ends without
+    sending, its messages can be leased again, once."""
+    from sqlalchemy import event
 
     from core import dispatch
     from core.providers.base import SendResult
 
-    cid = sending_campaign(rt, 4, "r")
+    cid = sending_campaign(rt, 6, "r")
+    other: dict[str, dispatch.Lease] = {}
 
-    other: dict[str, list] = {}
-
-    def b_sends_first(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE MESSAGES SET CLAIM") and "b" not in other:
-            other["b"] = []  # once: B's own claim below passes through here too
+    def b_leases_first(conn, cursor, statement, params, context, executemany):
+        if ("BEGIN IMMEDIATE" in statement or "FOR UPDATE" in statement) and "b" not in other:
+            other["b"] = dispatch.Lease("", [])  # once: B's own lock passes through here too
             with db.transaction(rt.sessions) as b_session:
                 other["b"] = dispatch.claim(b_session, cid, 4, 60)
             with db.transaction(rt.sessions) as b_session:
                 dispatch.record_results(b_session, "simulator",
-                                        [SendResult(m.key, True, f"p-{m.id}") for m in other["b"]],
-                                        {m.key: m.id for m in other["b"]})
+                                        [SendResult(m.key, True, f"p-{m.id}") for m in other["b"].messages],
+                                        {m.key: m.id for m in other["b"].messages})
 
-    event.listen(rt.engine, "before_cursor_execute", b_sends_first)
+    event.listen(rt.engine, "before_cursor_execute", b_leases_first)
     try:
         with db.transaction(rt.sessions) as session:
-            a_batch = dispatch.claim(session, cid, 4, 60)
+            a = dispatch.claim(session, cid, 4, 60)
     finally:
-        event.remove(rt.engine, "before_cursor_execute", b_sends_first)
-    # SQLite: B takes all 4 and A none. PostgreSQL: A's SELECT .. FOR UPDATE SKIP LOCKED holds the rows, so B
-    # gets none. Either way each message is in exactly one batch.
-    with rt.sessions() as session:
-        ids = sorted(session.scalars(select(Message.id).where(Message.campaign_id == cid)))
-    assert sorted(m.id for m in a_batch + other["b"]) == ids
+        event.remove(rt.engine, "before_cursor_execute", b_leases_first)
+    assert [m.key for m in other["b"].messages] == ["r0", "r1", "r2", "r3"]
+    assert [m.key for m in a.messages] == ["r4", "r5"]
+    with db.transaction(rt.sessions) as session:
+        assert dispatch.claim(session, cid, 4, 60).messages == []  # B's are sent, A's are leased
+    with db.transaction(rt.sessions) as session:
+        dispatch.end_lease(session, a.token)
+    with db.transaction(rt.sessions) as session:
+        assert [m.key for m in dispatch.claim(session, cid, 4, 60).messages] == ["r4", "r5"]
+    with db.transaction(rt.sessions) as session:
+        assert dispatch.claim(session, cid, 4, 60).messages == []
 
 
 def test_results_of_more_messages_than_one_statement_holds_are_all_recorded(rt):
@@ -280,15 +289,14 @@ def test_results_of_more_messages_than_one_statement_holds_are_all_recorded(rt):
     n = bulk.ROWS_PER_STATEMENT * 2 + 7
     cid = sending_campaign(rt, n, "many")
     with db.transaction(rt.sessions) as session:
-        ids = {m.key: m.id for m in dispatch.claim(session, cid, n, 60)}
+        ids = {m.key: m.id for m in dispatch.claim(session, cid, n, 60).messages}
     results = [SendResult(key, True, f"p-{key}") if i % 10 else SendResult(key, False, error="bad", error_code="x")
                for i, key in enumerate(sorted(ids))]
     with db.transaction(rt.sessions) as session:
         dispatch.record_results(session, "simulator", results, ids)
     with rt.sessions() as session:
-        rows = session.execute(select(Message.status, Message.provider_message_id, Message.claim)
+        rows = session.execute(select(Message.status, Message.provider_message_id)
                                .where(Message.campaign_id == cid)).all()
     assert len(ids) == n
     assert sum(1 for r in rows if r.status == "sent" and r.provider_message_id) == n - len(results[::10])
     assert sum(1 for r in rows if r.status == "error") == len(results[::10])
-    assert all(r.claim is None for r in rows)
