@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from core import segments
+from core import db, segments
 from core.models import Campaign, Consent, Contact, GroupMember, Message, Workspace
 from core.models.base import utcnow
 from core.models.contact import STATUSES
@@ -43,7 +43,7 @@ def _target(session: Session, campaign: Campaign) -> ColumnElement[bool]:
     for segment_id in audience.get("segments", []):
         parts.append(segments.compile_filter(segments.get_segment(session, ws_id, segment_id).filter, ws_id))
     if audience.get("contact_ids"):
-        parts.append(Contact.id.in_(audience["contact_ids"]))
+        parts.append(db.in_values(session, Contact.id, audience["contact_ids"]))
     if audience.get("filter") is not None:
         parts.append(segments.compile_filter(audience["filter"], ws_id))
     return and_(Contact.workspace_id == ws_id, or_(*parts) if parts else false())
@@ -146,7 +146,7 @@ def _duplicates(session: Session, campaign: Campaign) -> int:
         named += segments.count_matching(session, ws_id, tree)
     if audience.get("contact_ids"):
         named += session.scalar(select(func.count()).select_from(Contact).where(
-            Contact.workspace_id == ws_id, Contact.id.in_(audience["contact_ids"]))) or 0
+            Contact.workspace_id == ws_id, db.in_values(session, Contact.id, audience["contact_ids"]))) or 0
     if audience.get("filter") is not None:
         named += segments.count_matching(session, ws_id, audience["filter"])
     distinct = session.scalar(select(func.count()).select_from(Contact).where(_target(session, campaign))) or 0

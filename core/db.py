@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Engine, create_engine, event, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, BigInteger, Engine, any_, bindparam, create_engine, event, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session, sessionmaker
 
 # Attributes are JSONB on PostgreSQL (indexable, `||` merge) and JSON text on SQLite.
@@ -78,6 +79,18 @@ def lock_row(session: Session, table: Any, row_id: Any) -> None:
         conn.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
     elif not conn.connection.driver_connection.in_transaction:  # already writing: the lock is held
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def in_values(session: Session, column: Any, values: Sequence[int]) -> Any:
+    """`column IN (values)` with the values in one bound parameter, however many there are: PostgreSQL takes at
+    most 65,535 parameters a statement (a campaign to a list of 100,000 contact ids failed at Processing), and
+    each IN list item is a parameter. PostgreSQL gets `= ANY(<bigint array>)`, SQLite `IN (SELECT value FROM
+    json_each(<JSON list>))`."""
+    ids = [int(v) for v in values]
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("values", ids, type_=ARRAY(BigInteger), unique=True))
+    each = func.json_each(bindparam("values", json.dumps(ids), unique=True)).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -8,7 +8,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from core import processing, queues, runner
-from core.models import Campaign, Message
+from core.models import Campaign, Contact, Message
 from tests.factories import Tenant
 
 N = 25
@@ -80,3 +80,19 @@ def test_parts_resume_after_a_crash_and_finish_once(t, rt, run_jobs):
         assert (campaign.status, campaign.recipients) == ("scheduled", N)
     assert not rt.redis.exists(processing.DONE_KEY.format(cid))
     assert queues.processing_active(rt.redis, cid, 3) is False
+
+
+def test_a_list_of_more_contact_ids_than_a_statement_takes_parameters_is_prepared(t, rt, run_jobs):
+    """PostgreSQL takes at most 65,535 parameters a statement; a list of 70,000 ids (most of them unknown here)
+    once stopped Processing. It freezes to the known contacts, each once, with the duplicates counted."""
+    with rt.sessions() as session:
+        known = sorted(session.scalars(select(Contact.id)))[:10]
+    ids = known + known[:3] + list(range(10**9, 10**9 + 70_000))
+    body = {"name": "Ids", "sender_id": "Shop", "audience": {"contact_ids": ids}, "consent_category": None,
+            "schedule_at": "2099-01-01T09:00:00Z", "variants": [{"name": "A", "ratio": 100, "text": "Hi"}]}
+    cid = t.call("POST", "/api/v1/campaigns", json=body).json["id"]
+    assert t.call("POST", f"/api/v1/campaigns/{cid}/submit").status_code == 200
+    run_jobs()
+    campaign = t.call("GET", f"/api/v1/campaigns/{cid}").json
+    assert campaign["status"] == "scheduled" and campaign["recipients"] == 10
+    assert sorted(m.contact_id for m in messages(rt, cid)) == known
