@@ -192,6 +192,16 @@ def stale_leases(session: Session, campaign_ids: Sequence[int]) -> list[tuple[st
     return [(token, cid, list(ids)) for token, cid, ids in rows]
 
 
+def stale_claims(session: Session, campaign_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(message id, campaign id) of claims on campaign messages whose deadline passed. This version leases
+    campaign batches instead; such claims come from a worker of an earlier version, stopped by an upgrade
+    mid-batch, and are given back like a dead worker's lease."""
+    rows = session.execute(select(_M.id, _M.campaign_id).where(
+        _M.campaign_id.in_(list(campaign_ids)), _M.status == "waiting", _M.claim.is_not(None),
+        _M.claimed_until < utcnow())).all()
+    return [(mid, cid) for mid, cid in rows]
+
+
 def give_back(session: Session, ids: Sequence[int], resend_safe: bool) -> None:
     """Returns leased-out messages of a dead worker: re-sendable, or failed with the reason."""
     if not ids:

@@ -255,12 +255,17 @@ def recover(rt: Any) -> dict[str, int]:
         live = session.scalars(select(Campaign).where(Campaign.status.in_(
             (lifecycle.STARTED, lifecycle.SENDING, lifecycle.PROCESSING)))).all()
         sending = [c for c in live if c.status != lifecycle.PROCESSING]
-        stale = dispatch.stale_leases(session, [c.id for c in sending]) if sending else []
+        ids = [c.id for c in sending]
+        stale = dispatch.stale_leases(session, ids) if sending else []
+        claimed = dispatch.stale_claims(session, ids) if sending else []  # by a worker of an earlier version
         for campaign in sending:
             leases = [(token, ids) for token, cid, ids in stale if cid == campaign.id]
-            if leases:
+            old = [mid for mid, cid in claimed if cid == campaign.id]
+            if leases or old:
                 safe = _resend_safe(account_for(session, campaign))
                 report["released"] += sum(dispatch.give_back_lease(session, token, ids, safe) for token, ids in leases)
+                dispatch.give_back(session, old, safe)
+                report["released"] += len(old)
         processing = [(c.id, len(c.prepare_plan or []) + 1) for c in live if c.status == lifecycle.PROCESSING]
         lanes = [c.id for c in sending]
     for campaign_id in lanes:

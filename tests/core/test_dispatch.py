@@ -300,3 +300,26 @@ def test_results_of_more_messages_than_one_statement_holds_are_all_recorded(rt):
     assert len(ids) == n
     assert sum(1 for r in rows if r.status == "sent" and r.provider_message_id) == n - len(results[::10])
     assert sum(1 for r in rows if r.status == "error") == len(results[::10])
+
+
+def test_claims_left_by_a_worker_of_an_earlier_version_are_given_back(rt):
+    """Before leases, a lane wrote a claim into each message; an upgrade that stopped such a worker mid-batch
+    leaves them claimed. The sweep gives them back once their deadline passed (no provider here, so they fail
+    with the reason rather than risk a second send), and the others go on."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.models.base import utcnow
+
+    cid = sending_campaign(rt, 3, "old")
+    with db.transaction(rt.sessions) as session:
+        session.execute(update(Message).where(Message.idempotency_key.in_(["old0", "old1"]))
+                        .values(claim="v1", claimed_until=utcnow() - timedelta(seconds=1)))
+        session.execute(update(Message).where(Message.idempotency_key == "old2")
+                        .values(claim="v1", claimed_until=utcnow() + timedelta(minutes=5)))
+    assert runner.recover(rt)["released"] == 2
+    with rt.sessions() as session:
+        rows = {m.idempotency_key: m for m in session.query(Message).filter(Message.campaign_id == cid)}
+    assert [rows[k].status for k in ("old0", "old1", "old2")] == ["error", "error", "waiting"]
+    assert "worker stopped" in rows["old0"].reason and rows["old2"].claim == "v1"  # its deadline is ahead
