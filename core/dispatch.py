@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core import campaigns, db, lifecycle
@@ -67,6 +67,14 @@ class Lease(NamedTuple):
 _CLAIMED = (_M.id, _M.idempotency_key, _M.phone, _M.sender, _M.text, _M.parts)
 
 
+def _via_dispatch_index(campaign_id: int) -> Any:
+    """True of every waiting message of the campaign; it only makes PostgreSQL read them from
+    ix_messages_dispatch. Given `ORDER BY id LIMIT n` alone, it walked the primary key from the campaign's first
+    message and filtered: every message already sent, again at every lease (4.2 against 0.8 ms with 10,000
+    sent, and growing with the campaign). SQLite used that index either way."""
+    return tuple_(_M.campaign_id, _M.status, _M.id) > tuple_(literal(campaign_id), literal("waiting"), literal(0))
+
+
 def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> Lease:
     """Leases up to n due waiting messages of the campaign (oldest first) to this lane, as one dispatch_leases
     row, not an update of each message: that wrote 500 rows a batch under SQLite's one write lock.
@@ -80,7 +88,7 @@ def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> Lease:
     taken = session.execute(select(_L.lo, _L.hi).where(_L.campaign_id == campaign_id)).all()
     rows = session.execute(
         select(*_CLAIMED).where(
-            _M.campaign_id == campaign_id, _M.status == "waiting", _M.claim.is_(None),
+            _M.campaign_id == campaign_id, _M.status == "waiting", _via_dispatch_index(campaign_id), _M.claim.is_(None),
             or_(_M.send_after.is_(None), _M.send_after <= now), *(~_M.id.between(lo, hi) for lo, hi in taken),
         ).order_by(_M.id).limit(n)
     ).all()
