@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core import campaigns, db, lifecycle
@@ -154,11 +154,6 @@ def cost_of(session: Session, ids: Sequence[int]) -> Decimal:
                        or 0))
 
 
-def remaining(session: Session, campaign_id: int) -> int:
-    return session.scalar(select(func.count()).where(Message.campaign_id == campaign_id,
-                                                     Message.status == "waiting")) or 0
-
-
 def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
     """Writes send results in bulk: an UPDATE .. FROM for the accepted and one for the rejected
     (core/bulk.py). A delivery report that raced ahead keeps its status."""
@@ -246,6 +241,9 @@ def suspend(session: Session, campaign: Campaign, reason: str, redis_conn: Any) 
 
 
 def unfinished(session: Session, campaign_id: int) -> bool:
-    return bool(session.scalar(select(Message.id).where(
-        and_(Message.campaign_id == campaign_id, Message.status == "waiting")).limit(1)))
+    """Whether any message of the campaign still waits (leased or not, due or not). Read from ix_messages_dispatch
+    (`_via_dispatch_index`): with stale statistics PostgreSQL scanned the whole table (25 against 1.3 ms at
+    117,000 messages)."""
+    return bool(session.scalar(select(_M.id).where(
+        _M.campaign_id == campaign_id, _M.status == "waiting", _via_dispatch_index(campaign_id)).limit(1)))
 
