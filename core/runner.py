@@ -255,9 +255,9 @@ def recover(rt: Any) -> dict[str, int]:
         live = session.scalars(select(Campaign).where(Campaign.status.in_(
             (lifecycle.STARTED, lifecycle.SENDING, lifecycle.PROCESSING)))).all()
         sending = [c for c in live if c.status != lifecycle.PROCESSING]
-        ids = [c.id for c in sending]
-        stale = dispatch.stale_leases(session, ids) if sending else []
-        claimed = dispatch.stale_claims(session, ids) if sending else []  # by a worker of an earlier version
+        sending_ids = [c.id for c in sending]
+        stale = dispatch.stale_leases(session, sending_ids) if sending else []
+        claimed = dispatch.stale_claims(session, sending_ids) if sending else []  # by a worker of an earlier version
         for campaign in sending:
             leases = [(token, ids) for token, cid, ids in stale if cid == campaign.id]
             old = [mid for mid, cid in claimed if cid == campaign.id]
