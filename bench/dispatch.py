@@ -223,9 +223,6 @@ def _lane_process(settings: Settings, campaign_id: int, lane: int, ready: Any) -
     it builds the provider once before (the first build validates the account's settings: 0.1 s of CPU)."""
     import logging
 
-    from core import provider_accounts  # noqa: F401 (imported here, not by the first batch)
-    from core.providers import simulator  # noqa: F401
-
     logging.basicConfig(level=logging.WARNING, format="lane %(process)d: %(name)s: %(message)s")
     logging.getLogger("core.providers").setLevel(logging.INFO)  # shows a retried POST (a duplicate's cause)
     rt = runtime.configure(settings)
