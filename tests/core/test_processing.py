@@ -84,7 +84,7 @@ def test_parts_resume_after_a_crash_and_finish_once(t, rt, run_jobs):
 
 def test_a_list_of_more_contact_ids_than_a_statement_takes_parameters_is_prepared(t, rt, run_jobs):
     """PostgreSQL takes at most 65,535 parameters a statement; a list of 70,000 ids (most of them unknown here)
-    once stopped Processing. It freezes to the known contacts, each once, with the duplicates counted."""
+    once stopped Processing. It freezes to the known contacts, each once, however often the list names them."""
     with rt.sessions() as session:
         known = sorted(session.scalars(select(Contact.id)))[:10]
     ids = known + known[:3] + list(range(10**9, 10**9 + 70_000))
