@@ -17,10 +17,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, db, lifecycle
+from core import bulk, campaigns, db, lifecycle
 from core.models import Campaign, DispatchLease, Message, Workspace
 from core.models.base import utcnow
 
@@ -88,20 +88,27 @@ def claim(session: Session, campaign_id: int, n: int, lease_s: float) -> Lease:
     """
     now = utcnow()
     db.lock_row(session, Campaign.__table__, campaign_id)
-    taken = session.execute(select(_L.lo, _L.hi).where(_L.campaign_id == campaign_id)).all()
-    rows = session.execute(
-        select(*_CLAIMED).where(
-            _waiting(campaign_id), _M.claim.is_(None),
-            or_(_M.send_after.is_(None), _M.send_after <= now), *(~_M.id.between(lo, hi) for lo, hi in taken),
-        ).order_by(_M.id).limit(n)
-    ).all()
+    taken = bulk.driver_rows(session, "SELECT lo, hi FROM dispatch_leases WHERE campaign_id = ?", (campaign_id,))
+    rows = bulk.driver_rows(session, _LEASE_SELECT.format("".join(" AND NOT (id BETWEEN ? AND ?)" for _ in taken)), (
+        campaign_id, campaign_id, bulk.driver_value(session, _M.send_after, now),
+        *(bound for lo_hi in taken for bound in lo_hi), n))
     if not rows:
         return Lease("", [])
     token = uuid.uuid4().hex
     ids = [row[0] for row in rows]
-    session.execute(insert(_LEASES).values(token=token, campaign_id=campaign_id, lo=ids[0], hi=ids[-1], ids=ids,
-                                      until=now + timedelta(seconds=lease_s)))
+    session.connection().execute(_NEW_LEASE, {"token": token, "campaign_id": campaign_id, "lo": ids[0], "hi": ids[-1],
+                                              "ids": ids, "until": now + timedelta(seconds=lease_s)})
     return Lease(token, list(map(Claimed._make, rows)))
+
+
+# claim's SELECT, as SQL on the driver's cursor: it runs under the lock, where building it with SQLAlchemy and
+# turning its rows into Row objects took most of a lease's time (in process: 13 → 6 µs a message with the leases
+# query and the INSERT done the same way). The WHERE clause is `_waiting`'s (the row comparison steers PostgreSQL
+# to ix_messages_dispatch), then the unclaimed, due messages outside the other leases.
+_LEASE_SELECT = ("SELECT id, idempotency_key, phone, sender, text, parts FROM messages "
+                 "WHERE campaign_id = ? AND status = 'waiting' AND (campaign_id, status, id) > (?, 'waiting', 0) "
+                 "AND claim IS NULL AND (send_after IS NULL OR send_after <= ?){} ORDER BY id LIMIT ?")
+_NEW_LEASE = insert(_LEASES)
 
 
 def end_lease(session: Session, token: str) -> None:
@@ -160,8 +167,6 @@ def cost_of(session: Session, ids: Sequence[int]) -> Decimal:
 def record_results(session: Session, provider: str, results: Sequence[Any], ids_by_key: dict[str, int]) -> None:
     """Writes send results in bulk: an UPDATE .. FROM for the accepted and one for the rejected
     (core/bulk.py). A delivery report that raced ahead keeps its status."""
-    from core import bulk
-
     now = utcnow()
     table = Message.__table__
     accepted = [(ids_by_key[r.key], r.provider_message_id) for r in results if r.accepted]
