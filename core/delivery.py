@@ -165,6 +165,7 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
     first UPDATE takes the database's write lock until the request commits.
     """
     session.get(Workspace, account.workspace_id)  # for archive_contacts, read before the lock
+    connections = outbox.active_connections(session, account.workspace_id)  # the same (1.1 ms a batch)
     now = utcnow()
     fast, rows, contacts = _apply_by_provider_id(session, account, reports, now)
     rest = [r for r in reports if r.provider_message_id not in fast] if fast else reports
@@ -190,7 +191,8 @@ def apply_reports(session: Session, account: ProviderAccount, reports: Sequence[
         rows += [(mid, *_event(report, now)) for report in events[mid]]
     bulk.insert_rows(session, MessageEvent.__table__,
                      ("message_id", "status", "provider_status", "error_code", "at", "detail"), rows)
-    outbox.note_delivery(session, account.workspace_id, {mid: report.status for mid, report in final.items()})
+    outbox.note_delivery(session, account.workspace_id, {mid: report.status for mid, report in final.items()},
+                         connections)
     errored = [cid for mid, report in final.items() if report.status == "error" and (cid := contacts[mid]) is not None]
     archived = archive_contacts(session, account.workspace_id, errored) if errored else 0
     if unknown:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core import bulk, campaigns, db, lifecycle
@@ -109,12 +109,13 @@ _LEASE_SELECT = ("SELECT id, idempotency_key, phone, sender, text, parts FROM me
                  "WHERE campaign_id = ? AND status = 'waiting' AND (campaign_id, status, id) > (?, 'waiting', 0) "
                  "AND claim IS NULL AND (send_after IS NULL OR send_after <= ?){} ORDER BY id LIMIT ?")
 _NEW_LEASE = insert(_LEASES)
+_END_LEASE = delete(_LEASES).where(_L.token == bindparam("token"))
 
 
 def end_lease(session: Session, token: str) -> None:
     """Ends a lane's lease: its messages that are still waiting can be leased again."""
     if token:
-        session.execute(delete(_LEASES).where(_L.token == token))
+        session.connection().execute(_END_LEASE, {"token": token})  # built once: it runs under SQLite's lock
 
 
 def leased(session: Session, campaign_id: int, message_ids: Sequence[int]) -> set[int]:

@@ -48,10 +48,13 @@ class Activity:
     payload: Mapping[str, Any]
 
 
-def note_delivery(session: Session, workspace_id: int, statuses: Mapping[int, str]) -> int:
-    """Delivery reports that changed messages (message id → our new status); only final ones are written."""
+def note_delivery(session: Session, workspace_id: int, statuses: Mapping[int, str],
+                  connections: Sequence[PluginConnection] | None = None) -> int:
+    """Delivery reports that changed messages (message id → our new status); only final ones are written.
+    `connections`, the workspace's active ones, may be read beforehand (core/delivery.py reads them before it
+    takes SQLite's write lock); None reads them here."""
     wanted = {mid: DELIVERY_KINDS[s] for mid, s in statuses.items() if s in DELIVERY_KINDS}
-    if not wanted or not _active(session, workspace_id):
+    if not wanted or not (connections if connections is not None else _active(session, workspace_id)):
         return 0
     ids = sorted(wanted)
     rows = [row for start in range(0, len(ids), CHUNK) for row in session.execute(
