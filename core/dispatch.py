@@ -238,9 +238,15 @@ def give_back_lease(session: Session, token: str, ids: Sequence[int], resend_saf
 
 
 def workspace_cap(session: Session, workspace_id: int) -> int | None:
-    ws = session.get(Workspace, workspace_id)
-    cap = (ws.settings or {}).get("throttle_per_hour") if ws else None
+    """The workspace's messages/hour cap over all its campaigns, if it has one (its settings' column only: a lane
+    reads it before every batch)."""
+    settings = session.execute(_WORKSPACE_SETTINGS, {"id": workspace_id}).scalar()
+    cap = (settings or {}).get("throttle_per_hour")
     return int(cap) if cap else None
+
+
+_W = Workspace.__table__.c
+_WORKSPACE_SETTINGS = select(_W.settings).where(_W.id == bindparam("id"))
 
 
 def suspend(session: Session, campaign: Campaign, reason: str, redis_conn: Any) -> None:

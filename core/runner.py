@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, lazyload
 
 from core import campaigns, dispatch, lifecycle, queues
@@ -52,9 +52,13 @@ def start_lanes(rt: Any, campaign_id: int, delay_s: float = 0) -> None:
 # --- sending ----------------------------------------------------------------------------------
 
 
-# A lane reads its campaign before every batch, without what it never uses: the audience (which can list
-# every contact id) and the variants (their own SELECT). 4.8 → 0.5 ms for a campaign of 20,000 contact ids.
+# A lane reads what it needs of its campaign and workspace before every batch as rows, without the ORM: 0.75 →
+# 0.36 ms a batch. The Campaign object is loaded only when the lane changes the campaign, and then without what
+# it never uses: the audience (which can list every contact id) and the variants (their own SELECT); 4.8 → 0.5 ms
+# for 20,000 contact ids.
 _LANE_LOAD = [defer(Campaign.audience), lazyload(Campaign.variants)]
+_C = Campaign.__table__.c
+_LANE_STATE = select(_C.status, _C.workspace_id, _C.throttle_per_hour, _C.budget_cap).where(_C.id == bindparam("id"))
 
 
 def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None = None) -> None:
@@ -62,50 +66,56 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
     rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
     deadline = time.monotonic() + dispatch.JOB_SECONDS
     throttle = Throttle(rt.redis, rt.settings.throttle_transit_ms / 1000)
+    transactional = queues.queue(rt.redis, queues.TRANSACTIONAL)
     provider = None
     while time.monotonic() < deadline:
         with rt.sessions() as session, session.begin():
-            campaign = session.get(Campaign, campaign_id, options=_LANE_LOAD)
-            if campaign is None or campaign.status not in (lifecycle.STARTED, lifecycle.SENDING):
+            state = session.execute(_LANE_STATE, {"id": campaign_id}).first()
+            if state is None or state.status not in (lifecycle.STARTED, lifecycle.SENDING):
                 return
-            if campaign.status == lifecycle.STARTED:
-                campaigns.set_status(campaign, "send")
+            if state.status == lifecycle.STARTED:
+                campaigns.set_status(_campaign(session, campaign_id), "send")
             if provider is None:
-                account = account_for(session, campaign)
+                account = account_for(session, _campaign(session, campaign_id))
                 if account is None:
-                    dispatch.suspend(session, campaign, "no SMS provider is configured for this workspace", rt.redis)
+                    dispatch.suspend(session, _campaign(session, campaign_id),
+                                     "no SMS provider is configured for this workspace", rt.redis)
                     return
                 provider, provider_name = build_provider(rt, account), account.provider
-            per_hour = per_hour_override if per_hour_override is not None else campaign.throttle_per_hour
+            per_hour = per_hour_override if per_hour_override is not None else state.throttle_per_hour
             n = dispatch.batch_size(per_hour)
             margin = rt.settings.lease_margin_s
             lease_s = n * 3600 / per_hour + margin if per_hour else margin
             # Read before the claim: on SQLite the claim takes the write lock, held until this block commits.
-            ws_id, ws_cap = campaign.workspace_id, dispatch.workspace_cap(session, campaign.workspace_id)
+            ws_id, ws_cap = state.workspace_id, dispatch.workspace_cap(session, state.workspace_id)
             lease = dispatch.claim(session, campaign_id, n, lease_s)
             batch = lease.messages
             if not batch:
                 if not dispatch.unfinished(session, campaign_id):
-                    campaigns.set_status(campaign, "finish")
+                    campaigns.set_status(_campaign(session, campaign_id), "finish")
                     return
                 queues.enqueue_lane(rt.redis, campaign_id, lane, 2.0)  # the rest is claimed or waits for a window
                 return
-            if campaign.budget_cap is not None:
+            if state.budget_cap is not None:
                 planned = dispatch.cost_of(session, [m.id for m in batch])
-                if dispatch.spent(session, campaign_id) + planned > campaign.budget_cap:
+                if dispatch.spent(session, campaign_id) + planned > state.budget_cap:
                     dispatch.end_lease(session, lease.token)
-                    dispatch.suspend(session, campaign, f"the budget cap of {campaign.budget_cap} is reached",
-                                     rt.redis)
+                    dispatch.suspend(session, _campaign(session, campaign_id),
+                                     f"the budget cap of {state.budget_cap} is reached", rt.redis)
                     return
         times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
         gate = throttle.gate(campaign_id, ws_id, per_hour, ws_cap) if per_hour else None
         outcome = send_batch(rt, provider, provider_name, campaign_id, lease, times, gate)
         if outcome != "ok":
             return
-        if queues.queue(rt.redis, queues.TRANSACTIONAL).count:
+        if transactional.count:
             break  # one-time codes and order updates go first: hand the worker over between batches
         rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
     queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
+
+
+def _campaign(session: Any, campaign_id: int) -> Campaign:
+    return session.get(Campaign, campaign_id, options=_LANE_LOAD)  # the session keeps it: loaded once a block
 
 
 def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, lease: dispatch.Lease,
