@@ -74,7 +74,7 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
             if state is None or state.status not in (lifecycle.STARTED, lifecycle.SENDING):
                 return
             if state.status == lifecycle.STARTED:
-                campaigns.set_status(_campaign(session, campaign_id), "send")
+                _move(session, campaign_id, "send")  # unless the other lane did just now
             if provider is None:
                 account = account_for(session, _campaign(session, campaign_id))
                 if account is None:
@@ -92,7 +92,7 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
             batch = lease.messages
             if not batch:
                 if not dispatch.unfinished(session, campaign_id):
-                    campaigns.set_status(_campaign(session, campaign_id), "finish")
+                    _move(session, campaign_id, "finish")  # unless the other lane did, before this one's lease
                     return
                 queues.enqueue_lane(rt.redis, campaign_id, lane, 2.0)  # the rest is claimed or waits for a window
                 return
@@ -116,6 +116,16 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
 
 def _campaign(session: Any, campaign_id: int) -> Campaign:
     return session.get(Campaign, campaign_id, options=_LANE_LOAD)  # the session keeps it: loaded once a block
+
+
+def _move(session: Any, campaign_id: int, action: str) -> None:
+    """Takes the action if the campaign's status, read now, allows it: the lanes of a campaign both find it
+    started, or both find nothing left to send, and the second must not fail on the first one's change."""
+    campaign = _campaign(session, campaign_id)
+    session.flush()  # this block's own change first (started → sending), then the status as stored now
+    session.refresh(campaign, ["status"])
+    if (action, campaign.status) in lifecycle.TRANSITIONS:
+        campaigns.set_status(campaign, action)
 
 
 def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, lease: dispatch.Lease,

@@ -323,3 +323,37 @@ def test_claims_left_by_a_worker_of_an_earlier_version_are_given_back(rt):
         rows = {m.idempotency_key: m for m in session.query(Message).filter(Message.campaign_id == cid)}
     assert [rows[k].status for k in ("old0", "old1", "old2")] == ["error", "error", "waiting"]
     assert "worker stopped" in rows["old0"].reason and rows["old2"].claim == "v1"  # its deadline is ahead
+
+
+def test_two_lanes_finding_nothing_left_finish_the_campaign_once(rt):
+    """Both lanes of a campaign find nothing left to send; lane B finishes it just before lane A takes the lock.
+    A must then leave it as B left it (no error, no second finish overwriting B's finish time)."""
+    from sqlalchemy import event
+
+    from core.models import Campaign
+
+    cid = sending_campaign(rt, 2, "f")
+    with db.transaction(rt.sessions) as session:
+        campaign = session.get(Campaign, cid)
+        provider_accounts.create_account(session, rt.settings, campaign.workspace_id, "simulator",
+                                         {"url": "http://127.0.0.1:9", "secret": "s"}, is_default=True)
+        session.query(Message).filter(Message.campaign_id == cid).update({"status": "delivered"})
+    seen: dict[str, object] = {}
+
+    def b_finishes_first(conn, cursor, statement, params, context, executemany):
+        if ("BEGIN IMMEDIATE" in statement or "FOR UPDATE" in statement) and "b" not in seen:
+            seen["b"] = None  # once: B's own lock passes through here too
+            runner.run_lane(rt, cid, 1)
+            with rt.sessions() as session:
+                found = session.get(Campaign, cid)
+                seen["b"] = (found.status, found.finished_at)
+
+    event.listen(rt.engine, "before_cursor_execute", b_finishes_first)
+    try:
+        runner.run_lane(rt, cid, 0)  # lane A
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", b_finishes_first)
+    assert seen["b"] is not None and seen["b"][0] == "finished"
+    with rt.sessions() as session:
+        found = session.get(Campaign, cid)
+        assert (found.status, found.finished_at) == seen["b"]
