@@ -24,11 +24,16 @@ def _placeholder(dialect: Any) -> str:
     return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
+def _processor(dialect: Any, column: Any) -> Any:
+    """The function SQLAlchemy converts the column's values with for the driver, or None."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 def _converters(dialect: Any, table: Table, names: Sequence[str]) -> list[tuple[int, Any, dict[Any, Any]]]:
     """(position, bind processor, memo) for the named columns that need converting on this dialect."""
     out = []
     for i, name in enumerate(names):
-        proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        proc = _processor(dialect, table.c[name])
         if proc is not None:
             out.append((i, proc, {}))
     return out
@@ -71,8 +76,7 @@ def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[tuple
 
 def driver_value(session: Session, column: Any, value: Any) -> Any:
     """`value` as SQLAlchemy would hand it to the driver for `column` (on SQLite a datetime becomes its text)."""
-    dialect = session.get_bind().dialect
-    proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+    proc = _processor(session.get_bind().dialect, column)
     return proc(value) if proc is not None and value is not None else value
 
 
