@@ -55,7 +55,9 @@ def make_worker(settings: Settings) -> Worker:
 def worker(burst: bool) -> None:
     """Run one RQ worker on every smsconnect queue (any number of them, on any machine)."""
     settings = settings_from_env()
-    make_worker(settings).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    rq_worker = make_worker(settings)
+    runtime.freeze_heap()  # before the jobs are forked: they skip what the worker holds, and share its pages
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
 
 
 CRON_RECOVER_S = 5  # how often due campaigns start and dead workers' messages are given back
