@@ -196,15 +196,17 @@ def _status(rt: runtime.Runtime, campaign_id: int) -> tuple[str, Counter[str]]:
 def wait_reported(rt: runtime.Runtime, campaign_id: int, timeout: float) -> None:
     """Waits until the campaign is finished and every message has its final status (its report stored).
 
-    It asks only for the count of messages still waiting or sent (a range of the dispatch index, shrinking as
-    reports arrive), not for every status: counting them all, five times a second, took a tenth of a core
-    from the path measured beside it."""
+    Until the campaign is finished it reads only the campaign's status. Then it counts the messages still sent
+    (a range of the dispatch index, shrinking as the last reports arrive). Counting the waiting and sent ones five
+    times a second while the campaign was sending took 0.6 to 0.8 s of CPU in a 5-second run of the ceiling,
+    from the path it measures; counting every status, a tenth of a core."""
     deadline = time.monotonic() + timeout
     while True:
         with rt.sessions() as session:
             status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
             open_ = session.scalar(select(func.count()).where(Message.campaign_id == campaign_id,
-                                                              Message.status.in_(("waiting", "sent"))))
+                                                              Message.status.in_(("waiting", "sent"))
+                                                              )) if status == "finished" else None
         if status == "finished" and not open_:
             return
         if status in ("suspended", "aborted", "rejected") or time.monotonic() > deadline:
@@ -228,6 +230,7 @@ def _lane_process(settings: Settings, campaign_id: int, lane: int, ready: Any) -
     rt = runtime.configure(settings)
     with rt.sessions() as session:  # what a long-running worker did once already: 0.1 s compiling URL patterns
         runner.build_provider(rt, runner.account_for(session, session.get(Campaign, campaign_id)))
+    runtime.freeze_heap()  # as `smsconnect worker` does before its jobs start
     ready.wait()
     while _status(rt, campaign_id)[0] in ("started", "sending"):
         runner.run_lane(rt, campaign_id, lane, per_hour_override=0)
