@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from sqlalchemy import bindparam, select
@@ -62,15 +62,23 @@ _LANE_STATE = select(_C.status, _C.workspace_id, _C.throttle_per_hour, _C.budget
 
 
 def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None = None) -> None:
-    """One dispatch lane: claim a batch, reserve its send times, send, record; for JOB_SECONDS, then hand over."""
+    """One dispatch lane: claim a batch, reserve its send times, send, record; for JOB_SECONDS, then hand over.
+
+    A batch's last results, and the end of its lease, are written in the transaction that leases the next batch:
+    on SQLite each write transaction waits its turn for the one write lock, and a lane waited twice a batch
+    (about 8 ms each, with the web app storing reports beside it). If that transaction fails, the batch's lease
+    is still there and runs out: `recover` gives its messages back as for a worker that died (they are not sent
+    twice: see core/dispatch.py)."""
     rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
     deadline = time.monotonic() + dispatch.JOB_SECONDS
     throttle = Throttle(rt.redis, rt.settings.throttle_transit_ms / 1000)
     transactional = queues.queue(rt.redis, queues.TRANSACTIONAL)
     provider = None
+    sent: list[Unwritten] = []  # the last batch's results not written yet
     while time.monotonic() < deadline:
         with rt.sessions() as session, session.begin():
             state = session.execute(_LANE_STATE, {"id": campaign_id}).first()
+            write_sent(session, sent)
             if state is None or state.status not in (lifecycle.STARTED, lifecycle.SENDING):
                 return
             if state.status == lifecycle.STARTED:
@@ -105,13 +113,34 @@ def run_lane(rt: Any, campaign_id: int, lane: int, per_hour_override: int | None
                     return
         times = throttle.reserve(campaign_id, ws_id, len(batch), per_hour, ws_cap) if per_hour else None
         gate = throttle.gate(campaign_id, ws_id, per_hour, ws_cap) if per_hour else None
-        outcome = send_batch(rt, provider, provider_name, campaign_id, lease, times, gate)
+        outcome = send_batch(rt, provider, provider_name, campaign_id, lease, times, gate, sent)
         if outcome != "ok":
             return
         if transactional.count:
             break  # one-time codes and order updates go first: hand the worker over between batches
         rt.redis.set(dispatch.LANE_KEY.format(campaign_id, lane), 1, ex=int(dispatch.JOB_SECONDS * 3))
+    if sent:
+        with rt.sessions() as session, session.begin():
+            write_sent(session, sent)
     queues.enqueue_lane(rt.redis, campaign_id, lane, 0)
+
+
+class Unwritten(NamedTuple):
+    """A sent batch's results not written yet, and its lease's token."""
+
+    provider_name: str
+    results: list[Any]
+    ids_by_key: dict[str, int]
+    token: str
+
+
+def write_sent(session: Any, sent: list[Unwritten]) -> None:
+    """Writes the results kept in `sent` and ends their leases, in the session's transaction; empties `sent`."""
+    for provider_name, results, ids_by_key, token in sent:
+        if results:
+            dispatch.record_results(session, provider_name, results, ids_by_key)
+        dispatch.end_lease(session, token)
+    sent.clear()
 
 
 def _campaign(session: Any, campaign_id: int) -> Campaign:
@@ -129,10 +158,11 @@ def _move(session: Any, campaign_id: int, action: str) -> None:
 
 
 def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, lease: dispatch.Lease,
-               times: Sequence[float] | None, gate: Gate | None = None) -> str:
+               times: Sequence[float] | None, gate: Gate | None = None, keep: list[Unwritten] | None = None) -> str:
     """Hands a leased batch to the provider at its reserved times, in micro-groups of the messages that are due;
-    through the gate, if given, one at a time. The last results end the lease: a stop (pause, abort, provider
-    failure) ends it too, so the messages not sent can be leased again."""
+    through the gate, if given, one at a time. The last results end the lease (or, given `keep`, are added to it
+    for the caller to write with its next lease): a stop (pause, abort, provider failure) ends it at once, so the
+    messages not sent can be leased again."""
     from core.providers.base import ProviderAuthFailed, ProviderUnavailable
 
     batch = lease.messages
@@ -172,7 +202,10 @@ def send_batch(rt: Any, provider: Any, provider_name: str, campaign_id: int, lea
         writer.wait(reraise=False)  # the original error wins; unwritten results are recovered by lease
         raise
     writer.wait()
-    _flush(rt, provider_name, pending, ids_by_key, lease.token)
+    if keep is None:
+        _flush(rt, provider_name, pending, ids_by_key, lease.token)
+    else:
+        keep.append(Unwritten(provider_name, pending, ids_by_key, lease.token))
     return "ok"
 
 

@@ -357,3 +357,27 @@ def test_two_lanes_finding_nothing_left_finish_the_campaign_once(rt):
     with rt.sessions() as session:
         found = session.get(Campaign, cid)
         assert (found.status, found.finished_at) == seen["b"]
+
+
+def test_a_lane_handing_over_to_its_next_job_has_recorded_its_last_batch(live, monkeypatch):
+    """A lane writes a batch's last results with its next lease; when it hands over to a fresh job instead (after
+    JOB_SECONDS), it writes them before it goes, so the next job sends nothing twice."""
+    from core import dispatch
+    from core.models import Campaign
+
+    _app, rt, sim, _ = live
+    cid = sending_campaign(rt, 5, "h")
+    with db.transaction(rt.sessions) as session:
+        provider_accounts.create_account(session, rt.settings, session.get(Campaign, cid).workspace_id, "simulator",
+                                         {"url": sim.url, "secret": "sim-secret"}, is_default=True)
+    monkeypatch.setattr(dispatch, "JOB_SECONDS", 0.4)  # the batch (5 at 5/s) takes longer
+    runner.run_lane(rt, cid, 0, per_hour_override=18_000)
+    with rt.sessions() as session:
+        rows = session.query(Message).filter(Message.campaign_id == cid).all()
+        assert session.query(DispatchLease).count() == 0
+    assert all(m.status != "waiting" and m.provider_message_id for m in rows)
+    assert sim.stats()["unique"] == 5
+    runner.run_lane(rt, cid, 0, per_hour_override=18_000)  # the next job: nothing left to send
+    with rt.sessions() as session:
+        assert session.get(Campaign, cid).status == "finished"
+    assert (sim.stats()["received"], sim.stats()["duplicates"]) == (5, 0)
