@@ -196,10 +196,10 @@ def _status(rt: runtime.Runtime, campaign_id: int) -> tuple[str, Counter[str]]:
 def wait_reported(rt: runtime.Runtime, campaign_id: int, timeout: float) -> None:
     """Waits until the campaign is finished and every message has its final status (its report stored).
 
-    Until the campaign is finished it reads only the campaign's status. Then it counts the messages still sent
-    (a range of the dispatch index, shrinking as the last reports arrive). Counting the waiting and sent ones five
-    times a second while the campaign was sending took 0.6 to 0.8 s of CPU in a 5-second run of the ceiling,
-    from the path it measures; counting every status, a tenth of a core."""
+    Until the campaign is finished it reads only the campaign's status; then it counts the messages still waiting
+    or sent (a range of the dispatch index, shrinking as the last reports arrive). Counting them five times a
+    second from the start took 0.08 to 0.10 s of CPU from the 4-second path it measures, against 0.02 to 0.03 s
+    now; counting every status, a tenth of a core."""
     deadline = time.monotonic() + timeout
     while True:
         with rt.sessions() as session:
