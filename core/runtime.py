@@ -49,11 +49,12 @@ def reset() -> None:
 def freeze_heap() -> None:
     """Moves every object alive now into the garbage collector's permanent generation, which it never scans again.
 
-    Long-running processes call it once they have started (the web app, workers, the simulator): the modules, the
-    app, SQLAlchemy's mappers and statement caches are a few hundred thousand objects, and each full collection
-    walked all of them: 95 to 140 ms a time, in a lane holding SQLite's write lock or in a web worker storing
-    delivery reports (the unthrottled ceiling: 18,100 to 18,500/s before, 21,300 to 21,500/s after). A worker's
-    forked jobs share these objects' memory pages with it, since the collector no longer writes to them.
+    Long-running processes call it once they have started (each web worker, `smsconnect worker` before it forks
+    jobs): the modules, the app, SQLAlchemy's mappers and statement caches are a few hundred thousand objects, and
+    each full collection walked all of them: 94 to 137 ms a time in a lane, which may hold SQLite's write lock,
+    and 96 ms in a web worker storing delivery reports (the unthrottled ceiling, 2 pairs of runs: 18,100 and
+    18,500/s before, 21,300 and 21,500/s after). A worker's forked jobs share these objects' memory pages with it,
+    since the collector no longer writes to them.
     """
     gc.collect()
     gc.freeze()

@@ -370,7 +370,7 @@ def test_a_lane_handing_over_to_its_next_job_has_recorded_its_last_batch(live, m
     with db.transaction(rt.sessions) as session:
         provider_accounts.create_account(session, rt.settings, session.get(Campaign, cid).workspace_id, "simulator",
                                          {"url": sim.url, "secret": "sim-secret"}, is_default=True)
-    monkeypatch.setattr(dispatch, "JOB_SECONDS", 0.4)  # the batch (5 at 5/s) takes longer
+    monkeypatch.setattr(dispatch, "JOB_SECONDS", 0.4)  # the batch (5 at 5/s) takes about 0.8 s: one batch a job
     runner.run_lane(rt, cid, 0, per_hour_override=18_000)
     with rt.sessions() as session:
         rows = session.query(Message).filter(Message.campaign_id == cid).all()
