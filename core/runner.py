@@ -136,11 +136,16 @@ class Unwritten(NamedTuple):
 
 def write_sent(session: Any, sent: list[Unwritten]) -> None:
     """Writes the results kept in `sent` and ends their leases, in the session's transaction; empties `sent`."""
-    for provider_name, results, ids_by_key, token in sent:
-        if results:
-            dispatch.record_results(session, provider_name, results, ids_by_key)
-        dispatch.end_lease(session, token)
+    for kept in sent:
+        _write(session, *kept)
     sent.clear()
+
+
+def _write(session: Any, provider_name: str, results: Sequence[Any], ids_by_key: dict[str, int], token: str) -> None:
+    """Writes send results and, given a lease's token, ends that lease, in the session's transaction."""
+    if results:
+        dispatch.record_results(session, provider_name, results, ids_by_key)
+    dispatch.end_lease(session, token)
 
 
 def _campaign(session: Any, campaign_id: int) -> Campaign:
@@ -280,9 +285,7 @@ def _flush(rt: Any, provider_name: str, pending: list[Any], ids_by_key: dict[str
     """Writes the results so far; with a lease's token, also ends the lease, in the same transaction."""
     if pending or lease:
         with rt.sessions() as session, session.begin():
-            if pending:
-                dispatch.record_results(session, provider_name, pending, ids_by_key)
-            dispatch.end_lease(session, lease)
+            _write(session, provider_name, pending, ids_by_key, lease)
         pending.clear()
 
 
