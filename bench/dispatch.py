@@ -204,10 +204,9 @@ def wait_reported(rt: runtime.Runtime, campaign_id: int, timeout: float) -> None
     while True:
         with rt.sessions() as session:
             status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-            open_ = session.scalar(select(func.count()).where(Message.campaign_id == campaign_id,
-                                                              Message.status.in_(("waiting", "sent"))
-                                                              )) if status == "finished" else None
-        if status == "finished" and not open_:
+            done = status == "finished" and not session.scalar(select(func.count()).where(
+                Message.campaign_id == campaign_id, Message.status.in_(("waiting", "sent"))))
+        if done:
             return
         if status in ("suspended", "aborted", "rejected") or time.monotonic() > deadline:
             raise RuntimeError(f"campaign {campaign_id} is {status} with {dict(_status(rt, campaign_id)[1])} "
